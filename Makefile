@@ -1,0 +1,35 @@
+# Two entry points for a new user: `make demo` (the main job) and `make test` (the whole suite).
+# Both create .venv on first use and install the package with its dependencies into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_OUT ?= demo-output
+
+.PHONY: install test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff format --check src tests benchmarks
+
+demo: $(STAMP)
+	$(BIN)/ino synth --out $(DEMO_OUT)/synth --baseline-out $(DEMO_OUT)/first-frame-baseline
+	$(BIN)/ino evaluate --davis-root $(DEMO_OUT)/synth --results $(DEMO_OUT)/first-frame-baseline \
+		--out $(DEMO_OUT)/evaluation
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_evaluate.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT)

@@ -1,0 +1,1 @@
+"""Dataset readers and writers: DAVIS-layout folders, videos, augmentation, synthetic benchmarks."""

@@ -1,0 +1,172 @@
+"""DAVIS-layout folders: sequence lists, frame lists, and mask PNGs normalised to integer object ids.
+
+Layout (DAVIS-2017; YouTube-VOS uses the same idea without the resolution level)::
+
+    <root>/JPEGImages/<resolution>/<sequence>/<frame>.jpg
+    <root>/Annotations/<resolution>/<sequence>/<frame>.png
+    <root>/ImageSets/2017/<set>.txt            (optional: one sequence name per line)
+
+Masks come in three on-disk forms and all are read as ``uint8`` id maps (0 = background, 255 = void):
+palette ("P") PNGs whose indices are the ids (DAVIS-2017), grayscale PNGs whose values are the ids, and
+DAVIS-2016 binary PNGs holding only 0 and 255, which mean object 1. RGB masks drawn with the DAVIS colour map
+are mapped back to ids. Masks are written as palette PNGs with the DAVIS colour map, computed here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ino.errors import InoError
+
+VOID_ID = 255
+
+
+@cache
+def davis_palette() -> np.ndarray:
+    """The DAVIS / PASCAL VOC colour map as a (256, 3) uint8 array.
+
+    Colour i spreads the bits of i over the high bits of R, G and B (bit 0 -> R, bit 1 -> G, bit 2 -> B, then
+    the next three bits one level lower): 1 = (128, 0, 0), 2 = (0, 128, 0), 3 = (128, 128, 0), ...
+    """
+    ids = np.arange(256)
+    palette = np.zeros((256, 3), dtype=np.int64)
+    for level in range(8):
+        shift = 7 - level
+        for channel in range(3):
+            palette[:, channel] |= ((ids >> (3 * level + channel)) & 1) << shift
+    return palette.astype(np.uint8)
+
+
+def _rgb_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
+    """Map DAVIS palette colours back to ids; any other colour is an error naming the file."""
+    packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    palette = davis_palette().astype(np.int32)
+    palette_packed = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+    order = np.argsort(palette_packed)
+    position = np.searchsorted(palette_packed[order], packed).clip(0, 255)
+    ids = order[position]
+    unknown = palette_packed[ids] != packed
+    if unknown.any():
+        y, x = np.argwhere(unknown)[0]
+        raise InoError(f"{path}: RGB mask has colour {tuple(rgb[y, x])} at (x={x}, y={y}), not a DAVIS palette colour")
+    return ids.astype(np.uint8)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a mask PNG as an (H, W) uint8 id map; see the module docstring for the accepted forms."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            if mode == "RGBA":
+                image = image.convert("RGB")
+                mode = "RGB"
+            elif mode == "LA":
+                image = image.getchannel("L")
+                mode = "L"
+            array = np.array(image)
+    except FileNotFoundError:
+        raise InoError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InoError(f"{path}: cannot read image ({error})") from None
+    if mode == "P":
+        return np.ascontiguousarray(array, dtype=np.uint8)
+    if mode == "1":
+        return array.astype(np.uint8)
+    if mode == "RGB":
+        return _rgb_to_ids(array, path)
+    if mode in ("L", "I", "I;16", "I;16B", "I;16L"):
+        if array.dtype != np.uint8:
+            if array.min() < 0 or array.max() > 255:
+                raise InoError(f"{path}: mask ids must lie in 0..255, found {array.min()}..{array.max()}")
+            array = array.astype(np.uint8)
+        counts = np.bincount(array.ravel(), minlength=256)
+        if counts[VOID_ID] > 0 and counts[1:VOID_ID].sum() == 0:
+            return (array == VOID_ID).astype(np.uint8)
+        return np.ascontiguousarray(array)
+    raise InoError(f"{path}: unsupported PNG mode {mode!r} for a mask (expected palette, grayscale or RGB)")
+
+
+def write_mask(path: str | Path, ids: np.ndarray) -> None:
+    """Write an id map as a DAVIS palette PNG, atomically (a reader never sees a half-written file)."""
+    path = Path(path)
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() > 255):
+        raise ValueError(f"mask ids must lie in 0..255, got {ids.min()}..{ids.max()}")
+    image = Image.fromarray(ids.astype(np.uint8), mode="P")
+    image.putpalette(davis_palette().ravel().tolist())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format="PNG")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class DavisLayout:
+    """Paths of one DAVIS-layout root at one resolution (``"480p"``, ``"Full-Resolution"``, ...)."""
+
+    root: Path
+    resolution: str = "480p"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def image_dir(self, sequence: str) -> Path:
+        return self.root / "JPEGImages" / self.resolution / sequence
+
+    def annotation_dir(self, sequence: str) -> Path:
+        return self.root / "Annotations" / self.resolution / sequence
+
+    def sequences(self, set_name: str = "val") -> list[str]:
+        """Sequence names from ``ImageSets/2017/<set>.txt``, or every annotated folder when there is no list."""
+        sets_dir = self.root / "ImageSets" / "2017"
+        set_file = sets_dir / f"{set_name}.txt"
+        if set_file.is_file():
+            names = [line.strip() for line in set_file.read_text().splitlines() if line.strip()]
+            if not names:
+                raise InoError(f"{set_file}: sequence list is empty")
+        elif sets_dir.is_dir() and any(sets_dir.glob("*.txt")):
+            available = ", ".join(sorted(p.stem for p in sets_dir.glob("*.txt")))
+            raise InoError(f"{set_file}: unknown set {set_name!r} (available: {available})")
+        else:
+            annotations = self.root / "Annotations" / self.resolution
+            if not annotations.is_dir():
+                raise InoError(f"{annotations}: no such folder (is {self.root} a DAVIS-layout root?)")
+            names = sorted(p.name for p in annotations.iterdir() if p.is_dir())
+            if not names:
+                raise InoError(f"{annotations}: no sequence folders")
+        for name in names:
+            if not self.annotation_dir(name).is_dir():
+                raise InoError(f"sequence {name!r}: no annotation folder {self.annotation_dir(name)}")
+        return names
+
+    def annotation_frames(self, sequence: str) -> list[str]:
+        """Sorted frame ids (file stems) of a sequence's annotation PNGs."""
+        folder = self.annotation_dir(sequence)
+        frames = sorted(p.stem for p in folder.glob("*.png"))
+        if not frames:
+            raise InoError(f"sequence {sequence!r}: no annotation PNGs in {folder}")
+        return frames
+
+    def image_frames(self, sequence: str) -> list[Path]:
+        """Sorted JPEG frame paths of a sequence."""
+        folder = self.image_dir(sequence)
+        frames = sorted(folder.glob("*.jpg")) + sorted(folder.glob("*.jpeg"))
+        if not frames:
+            raise InoError(f"sequence {sequence!r}: no JPEG frames in {folder}")
+        return sorted(frames)

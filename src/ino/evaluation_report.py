@@ -1,0 +1,106 @@
+"""Printed tables and files of an :class:`~ino.evaluate.Evaluation`.
+
+The printed global table and the two CSVs use davis2017-evaluation's headers and file names, so scripts that read
+the official outputs keep working; numbers carry 6 decimals. The JSON adds the protocol and per-frame values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ino import __version__
+from ino.evaluate import GLOBAL_COLUMNS, Evaluation
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Right-aligned columns, one leading space, as pandas' ``to_string(index=False)`` prints them."""
+    rows = [list(row) for row in rows]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [" ".join(f"{cell:>{width}}" for cell, width in zip(line, widths, strict=True)) for line in [header, *rows]]
+    return "\n".join(" " + line for line in lines)
+
+
+def format_tables(evaluation: Evaluation, set_name: str) -> str:
+    """The official global table and per-object rows, as printed by ``ino evaluate``."""
+    results = evaluation.global_results()
+    global_table = _table(GLOBAL_COLUMNS, [[f"{results[name]:.6f}" for name in GLOBAL_COLUMNS]])
+    object_table = _table(
+        ("Sequence", "J-Mean", "F-Mean"),
+        ([name, f"{row['J-Mean']:.6f}", f"{row['F-Mean']:.6f}"] for name, row in evaluation.object_rows()),
+    )
+    return (
+        f"--------------------------- Global results for {set_name} ---------------------------\n"
+        f"{global_table}\n\n"
+        f"---------------------- Per sequence results for {set_name} ----------------------\n"
+        f"{object_table}"
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) -> dict[str, Path]:
+    """Write the global CSV, per-object CSV, JSON (protocol + per-frame scores) and J&F bar chart."""
+    from ino.viz import plot_sequence_scores
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = evaluation.global_results()
+    paths = {
+        "global_csv": out_dir / f"global_results-{set_name}.csv",
+        "sequence_csv": out_dir / f"per-sequence_results-{set_name}.csv",
+        "json": out_dir / f"evaluation-{set_name}.json",
+        "plot": out_dir / f"per-sequence_jf-{set_name}.png",
+    }
+    _atomic_write(
+        paths["global_csv"], _csv_text(GLOBAL_COLUMNS, [[f"{results[name]:.6f}" for name in GLOBAL_COLUMNS]])
+    )
+    _atomic_write(
+        paths["sequence_csv"],
+        _csv_text(
+            ("Sequence", "J-Mean", "F-Mean"),
+            ([name, f"{row['J-Mean']:.6f}", f"{row['F-Mean']:.6f}"] for name, row in evaluation.object_rows()),
+        ),
+    )
+    document = {
+        "ino_version": __version__,
+        "protocol": evaluation.protocol,
+        "global": results,
+        "sequences": {
+            scores.name: {
+                "jf_mean": evaluation.sequence_jf()[scores.name],
+                "frames": scores.frames,
+                "objects": {
+                    str(k + 1): {**row, "J": scores.j[:, k].tolist(), "F": scores.f[:, k].tolist()}
+                    for k, row in enumerate(scores.object_statistics())
+                },
+            }
+            for scores in evaluation.sequences
+        },
+    }
+    _atomic_write(paths["json"], json.dumps(document, indent=1))
+    plot_sequence_scores(evaluation.sequence_jf(), paths["plot"], title=f"J&F-Mean per sequence ({set_name})")
+    return paths
