@@ -9,12 +9,10 @@ global numbers are plain means over all objects, and J&F-Mean is the mean of J-M
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,13 +159,6 @@ def _plan(
     return batches, scored
 
 
-def _worker_init() -> None:
-    """One OpenCV thread per worker process: the parallelism is across processes."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _run(batches: list[_FrameBatch], workers: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     bar = tqdm(total=sum(len(b.frames) for b in batches), unit="frame", desc="scoring", disable=not progress)
     outputs = []
@@ -177,8 +168,7 @@ def _run(batches: list[_FrameBatch], workers: int, progress: bool) -> list[tuple
                 outputs.append(_score_batch(batch))
                 bar.update(len(batch.frames))
             return outputs
-        context = multiprocessing.get_context("forkserver" if "torch" in sys.modules else None)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             for batch, output in zip(batches, pool.map(_score_batch, batches, chunksize=1), strict=True):
                 outputs.append(output)
                 bar.update(len(batch.frames))

@@ -75,9 +75,7 @@ def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) ->
         "json": out_dir / f"evaluation-{set_name}.json",
         "plot": out_dir / f"per-sequence_jf-{set_name}.png",
     }
-    _atomic_write(
-        paths["global_csv"], _csv_text(GLOBAL_COLUMNS, [[f"{results[name]:.6f}" for name in GLOBAL_COLUMNS]])
-    )
+    _atomic_write(paths["global_csv"], _csv_text(GLOBAL_COLUMNS, [[f"{results[name]:.6f}" for name in GLOBAL_COLUMNS]]))
     _atomic_write(
         paths["sequence_csv"],
         _csv_text(

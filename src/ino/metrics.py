@@ -1,10 +1,10 @@
 """DAVIS region (J) and boundary (F) measures, bit-for-bit the definitions of davis2017-evaluation.
 
-The definitions (spec §8) are reproduced exactly; the speed comes from *where* they are evaluated. J for every
-object of a frame comes from one joint histogram of (ground-truth id, predicted id). F only depends on pixels
-within the boundary tolerance of either object's boundary, so each object is scored on the crop around the union
-of its two bounding boxes, padded by the tolerance: boundary maps and disk dilations on that crop equal the
-full-frame ones restricted to it (see :func:`_object_window`), and everything outside holds no boundary pixel.
+The definitions (spec §8) are reproduced exactly; the speed comes from *where* they are evaluated. J and F of an
+object only depend on pixels near it, so each object is scored on the crop around the union of its ground-truth
+and predicted bounding boxes, padded by the boundary tolerance: region counts, boundary maps and disk dilations
+on that crop equal the full-frame ones restricted to it (see :func:`_object_window`), and nothing outside it
+holds an object or boundary pixel.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ BOUNDARY_TOLERANCE = 0.008
 
 def boundary_tolerance(height: int, width: int) -> int:
     """Dilation radius in pixels: ceil(0.008 * image diagonal), e.g. 8 for 480x854."""
-    return int(math.ceil(BOUNDARY_TOLERANCE * math.hypot(height, width)))
+    return math.ceil(BOUNDARY_TOLERANCE * math.hypot(height, width))
 
 
 @cache
@@ -106,9 +106,7 @@ def _bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return top, top + height - 1, left, left + width - 1
 
 
-def _object_window(
-    boxes: list[tuple[int, int, int, int]], shape: tuple[int, int], radius: int
-) -> tuple[slice, slice]:
+def _object_window(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int], radius: int) -> tuple[slice, slice]:
     """Crop that keeps F exact: the union box grown by radius + 1 on every side, clipped to the image.
 
     Boundary pixels lie in the union box grown by one pixel up and left; every dilation that can reach one of
@@ -126,29 +124,24 @@ def _object_window(
 def frame_scores(gt_ids: np.ndarray, pred_ids: np.ndarray, n_objects: int) -> tuple[np.ndarray, np.ndarray]:
     """J and F of objects 1..n_objects for one frame of (H, W) uint8 id maps.
 
-    Ground-truth void (255) must already be mapped to background, as the official semi-supervised path does.
-    Ids above ``n_objects`` in the ground truth are not scored; the caller rejects them in predictions.
+    Both measures only involve pixels inside the union of the object's two bounding boxes (grown by the
+    tolerance for F), so each object is scored on that crop. Ground-truth void (255) must already be mapped to
+    background, as the official semi-supervised path does; the caller rejects predicted ids above n_objects.
     """
-    histogram = np.bincount(
-        gt_ids.ravel().astype(np.int32) * 256 + pred_ids.ravel(), minlength=256 * 256
-    ).reshape(256, 256)
-    ids = np.arange(1, n_objects + 1)
-    intersection = histogram[ids, ids]
-    union = histogram[ids, :].sum(axis=1) + histogram[:, ids].sum(axis=0) - intersection
-    with np.errstate(invalid="ignore", divide="ignore"):
-        j_scores = np.where(union == 0, 1.0, intersection / np.maximum(union, 1))
     radius = boundary_tolerance(*gt_ids.shape)
-    f_scores = np.empty(n_objects, dtype=np.float64)
-    for index, object_id in enumerate(ids):
-        gt = gt_ids == object_id
-        pred = pred_ids == object_id
+    j_scores = np.ones(n_objects, dtype=np.float64)
+    f_scores = np.ones(n_objects, dtype=np.float64)
+    for index in range(n_objects):
+        gt = gt_ids == index + 1
+        pred = pred_ids == index + 1
         boxes = [box for box in (_bounding_box(gt), _bounding_box(pred)) if box is not None]
         if not boxes:
-            f_scores[index] = 1.0
             continue
         rows, cols = _object_window(boxes, gt.shape, radius)
-        f_scores[index] = _boundary_f(gt[rows, cols], pred[rows, cols], radius)
-    return j_scores.astype(np.float64), f_scores
+        gt, pred = gt[rows, cols], pred[rows, cols]
+        j_scores[index] = np.count_nonzero(gt & pred) / np.count_nonzero(gt | pred)
+        f_scores[index] = _boundary_f(gt, pred, radius)
+    return j_scores, f_scores
 
 
 def statistics(values: np.ndarray) -> tuple[float, float, float]:

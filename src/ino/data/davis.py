@@ -55,7 +55,8 @@ def _rgb_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
     unknown = palette_packed[ids] != packed
     if unknown.any():
         y, x = np.argwhere(unknown)[0]
-        raise InoError(f"{path}: RGB mask has colour {tuple(rgb[y, x])} at (x={x}, y={y}), not a DAVIS palette colour")
+        colour = tuple(int(c) for c in rgb[y, x])
+        raise InoError(f"{path}: RGB mask has colour {colour} at (x={x}, y={y}), not a DAVIS palette colour")
     return ids.astype(np.uint8)
 
 

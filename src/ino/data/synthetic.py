@@ -135,7 +135,7 @@ def make_sequence(config: SynthConfig, seed: int, index: int) -> SequenceSpec:
             )
         )
     pan = rng.uniform(-1, 1, 2) * config.background_speed
-    margin = int(math.ceil(config.background_speed * config.frames)) + 1
+    margin = math.ceil(config.background_speed * config.frames) + 1
     background = _texture(rng, height + 2 * margin, width + 2 * margin)
     return SequenceSpec(f"synth-{index:03d}", background, (float(pan[0]), float(pan[1])), tuple(objects), config)
 
@@ -153,7 +153,7 @@ def render_frame(spec: SequenceSpec, t: int) -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 image, uint8 id map) of frame t, compositing objects back to front."""
     config = spec.config
     margin = (spec.background.shape[0] - config.height) // 2
-    dx, dy = (int(round(margin + v * t)) for v in spec.background_velocity)
+    dx, dy = (round(margin + v * t) for v in spec.background_velocity)
     image = spec.background[dy : dy + config.height, dx : dx + config.width].copy()
     ids = np.zeros((config.height, config.width), dtype=np.uint8)
     for object_id, obj in enumerate(spec.objects, start=1):
