@@ -118,7 +118,7 @@ def _read_prediction(batch: _FrameBatch, frame: str, shape: tuple[int, ...]) -> 
 
 
 def _score_batch(batch: _FrameBatch) -> tuple[np.ndarray, np.ndarray]:
-    """J and F, shape (len(frames), objects), of one batch; runs in a worker process."""
+    """J and F, shape (len(frames), objects), of one batch; runs in a worker thread."""
     j = np.empty((len(batch.frames), batch.n_objects))
     f = np.empty_like(j)
     for row, frame in enumerate(batch.frames):
@@ -160,6 +160,7 @@ def _plan(
 
 
 def _run(batches: list[_FrameBatch], workers: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Score batches in order; threads suffice because PNG decoding, OpenCV and NumPy release the GIL."""
     bar = tqdm(total=sum(len(b.frames) for b in batches), unit="frame", desc="scoring", disable=not progress)
     outputs = []
     with bar:
@@ -169,7 +170,7 @@ def _run(batches: list[_FrameBatch], workers: int, progress: bool) -> list[tuple
                 bar.update(len(batch.frames))
             return outputs
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for batch, output in zip(batches, pool.map(_score_batch, batches, chunksize=1), strict=True):
+            for batch, output in zip(batches, pool.map(_score_batch, batches), strict=True):
                 outputs.append(output)
                 bar.update(len(batch.frames))
     return outputs

@@ -7,6 +7,7 @@ the official outputs keep working; numbers carry 6 decimals. The JSON adds the p
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -53,8 +54,6 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -83,13 +82,14 @@ def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) ->
             ([name, f"{row['J-Mean']:.6f}", f"{row['F-Mean']:.6f}"] for name, row in evaluation.object_rows()),
         ),
     )
+    sequence_jf = evaluation.sequence_jf()
     document = {
         "ino_version": __version__,
         "protocol": evaluation.protocol,
         "global": results,
         "sequences": {
             scores.name: {
-                "jf_mean": evaluation.sequence_jf()[scores.name],
+                "jf_mean": sequence_jf[scores.name],
                 "frames": scores.frames,
                 "objects": {
                     str(k + 1): {**row, "J": scores.j[:, k].tolist(), "F": scores.f[:, k].tolist()}
@@ -100,5 +100,5 @@ def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) ->
         },
     }
     _atomic_write(paths["json"], json.dumps(document, indent=1))
-    plot_sequence_scores(evaluation.sequence_jf(), paths["plot"], title=f"J&F-Mean per sequence ({set_name})")
+    plot_sequence_scores(sequence_jf, paths["plot"], title=f"J&F-Mean per sequence ({set_name})")
     return paths
