@@ -133,13 +133,13 @@ def _score_batch(batch: _FrameBatch) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _plan(
-    layout: DavisLayout, results: Path, names: Sequence[str], allow_missing: bool
+    layout: DavisLayout, results: Path, names: Sequence[str], allow_missing: bool, max_frames: int | None
 ) -> tuple[list[_FrameBatch], dict[str, list[str]]]:
     """Split every sequence's scored frames (all but first and last) into batches."""
     batches: list[_FrameBatch] = []
     scored: dict[str, list[str]] = {}
     for name in names:
-        frames = layout.annotation_frames(name)
+        frames = layout.annotation_frames(name)[:max_frames]
         if len(frames) < 3:
             raise InoError(
                 f"sequence {name!r}: {len(frames)} annotated frame(s); the protocol scores all but the first "
@@ -185,8 +185,15 @@ def evaluate(
     allow_missing: bool = False,
     sequences: Sequence[str] | None = None,
     progress: bool = False,
+    max_frames: int | None = None,
 ) -> Evaluation:
-    """Score the predictions in ``results/<sequence>/<frame>.png`` against a DAVIS-layout ground truth."""
+    """Score the predictions in ``results/<sequence>/<frame>.png`` against a DAVIS-layout ground truth.
+
+    ``max_frames`` truncates every sequence to its first N annotated frames before the protocol's first/last
+    exclusion (to score a quick ``ino propagate --max-frames N`` run); None is the official protocol.
+    """
+    if max_frames is not None and max_frames < 3:
+        raise InoError(f"max_frames must be >= 3 (the first and last frames are not scored), got {max_frames}")
     started = time.perf_counter()
     layout = DavisLayout(Path(davis_root), resolution)
     results = Path(results)
@@ -194,7 +201,7 @@ def evaluate(
         raise InoError(f"{results}: results folder not found")
     names = list(sequences) if sequences else layout.sequences(set_name)
     workers = workers or os.cpu_count() or 1
-    batches, scored = _plan(layout, results, names, allow_missing)
+    batches, scored = _plan(layout, results, names, allow_missing, max_frames)
     outputs = _run(batches, workers, progress)
     per_sequence: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in names}
     for batch, output in zip(batches, outputs, strict=True):
@@ -216,7 +223,8 @@ def evaluate(
         "set": set_name,
         "resolution": resolution,
         "sequences": names,
-        "frames_scored": "all annotated frames except the first and the last",
+        "frames_scored": "all annotated frames except the first and the last"
+        + ("" if max_frames is None else f" of the first {max_frames} (truncated sequences, not the benchmark)"),
         "objects": "ids 1..max id of the first ground-truth frame; absent predictions count as empty",
         "void": "ground-truth 255 treated as background, as the official semi-supervised path",
         "boundary_tolerance": "ceil(0.008 * image diagonal) px, Euclidean disk",

@@ -9,12 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ino import __version__
+from ino.atomic import atomic_write_text
 from ino.evaluate import GLOBAL_COLUMNS, Evaluation
 
 
@@ -42,17 +41,6 @@ def format_tables(evaluation: Evaluation, set_name: str) -> str:
     )
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -74,8 +62,10 @@ def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) ->
         "json": out_dir / f"evaluation-{set_name}.json",
         "plot": out_dir / f"per-sequence_jf-{set_name}.png",
     }
-    _atomic_write(paths["global_csv"], _csv_text(GLOBAL_COLUMNS, [[f"{results[name]:.6f}" for name in GLOBAL_COLUMNS]]))
-    _atomic_write(
+    atomic_write_text(
+        paths["global_csv"], _csv_text(GLOBAL_COLUMNS, [[f"{results[name]:.6f}" for name in GLOBAL_COLUMNS]])
+    )
+    atomic_write_text(
         paths["sequence_csv"],
         _csv_text(
             ("Sequence", "J-Mean", "F-Mean"),
@@ -99,6 +89,6 @@ def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) ->
             for scores in evaluation.sequences
         },
     }
-    _atomic_write(paths["json"], json.dumps(document, indent=1))
+    atomic_write_text(paths["json"], json.dumps(document, indent=1))
     plot_sequence_scores(sequence_jf, paths["plot"], title=f"J&F-Mean per sequence ({set_name})")
     return paths

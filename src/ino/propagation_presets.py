@@ -147,7 +147,9 @@ def preprocess(rgb: np.ndarray, config: PropagationConfig) -> torch.Tensor:
         raise InoError(f"expected an (H, W, 3) uint8 RGB frame, got shape {rgb.shape} dtype {rgb.dtype}")
     th, tw = target_size(rgb.shape[0], rgb.shape[1], config)
     resized = rgb if (th, tw) == rgb.shape[:2] else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_LINEAR)
-    image = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1).float() / 255.0
+    if not (resized.flags.writeable and resized.flags.c_contiguous):  # decoders may hand out read-only buffers
+        resized = np.array(resized)
+    image = torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0
     mean = torch.tensor(config.mean).view(3, 1, 1)
     std = torch.tensor(config.std).view(3, 1, 1)
     return (image - mean) / std

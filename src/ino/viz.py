@@ -1,4 +1,4 @@
-"""Figures: per-sequence score bar charts (and, later, overlays and loss curves).
+"""Figures: per-sequence score bar charts, mask overlays, contact sheets and overlay videos.
 
 matplotlib is imported inside the functions with the non-interactive Agg backend, so importing ``ino`` stays
 fast and works on machines without a display.
@@ -6,8 +6,15 @@ fast and works on machines without a display.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ino.data.davis import davis_palette
+from ino.errors import InoError
 
 
 def plot_sequence_scores(
@@ -45,3 +52,112 @@ def plot_sequence_scores(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def overlay_mask(rgb: np.ndarray, ids: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The frame with each object tinted in its DAVIS colour and outlined; background pixels are unchanged.
+
+    (INO's own visualisation blends the whole frame with the palette, which darkens everything; tinting only
+    the objects keeps the footage readable.)
+    """
+    if rgb.shape[:2] != ids.shape:
+        raise InoError(f"overlay: frame is {rgb.shape[1]}x{rgb.shape[0]} but mask is {ids.shape[1]}x{ids.shape[0]}")
+    colours = davis_palette()[ids]
+    objects = (ids > 0)[..., None]
+    blended = np.where(objects, (1 - alpha) * rgb + alpha * colours, rgb).round().astype(np.uint8)
+    for object_id in np.unique(ids):
+        if object_id == 0:
+            continue
+        contours, _ = cv2.findContours((ids == object_id).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        colour = tuple(int(c) for c in davis_palette()[object_id])
+        cv2.drawContours(blended, contours, -1, colour, thickness=max(1, round(min(ids.shape) / 240)))
+    return blended
+
+
+def contact_sheet(
+    tiles: Sequence[tuple[str, np.ndarray]], path: str | Path, columns: int = 4, width: int = 320
+) -> Path:
+    """A grid PNG of labelled RGB tiles (e.g. overlays of evenly spaced frames), each scaled to ``width``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not tiles:
+        raise InoError(f"{path}: no frames to put on the contact sheet")
+    rows = -(-len(tiles) // columns)
+    columns = min(columns, len(tiles))
+    aspect = tiles[0][1].shape[0] / tiles[0][1].shape[1]
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(columns * width / 100, rows * (width * aspect / 100 + 0.3)), squeeze=False
+    )
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (label, image) in zip(axes.flat, tiles, strict=False):
+        axis.imshow(image)
+        axis.set_title(label, fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+class OverlayVideoWriter:
+    """Writes RGB frames to an MP4: H.264 through PyAV when installed, else MPEG-4 through OpenCV.
+
+    Odd frame sizes are padded by one pixel (H.264 with 4:2:0 chroma needs even sides). Use as a context
+    manager; the file is complete when it closes.
+    """
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self._size: tuple[int, int] | None = None
+        self._av: object | None = None
+        self._stream: object | None = None
+        self._cv2: cv2.VideoWriter | None = None
+
+    def __enter__(self) -> OverlayVideoWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _open(self, height: int, width: int) -> None:
+        self._size = (height + height % 2, width + width % 2)
+        try:
+            import av
+        except ImportError:
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self._cv2 = cv2.VideoWriter(str(self.path), fourcc, self.fps, (self._size[1], self._size[0]))
+            if not self._cv2.isOpened():
+                raise InoError(f"{self.path}: OpenCV cannot open an MP4 writer") from None
+            return
+        container = av.open(str(self.path), mode="w")
+        stream = container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        stream.height, stream.width = self._size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "23", "preset": "veryfast"}
+        self._av, self._stream = container, stream
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self._size is None:
+            self._open(rgb.shape[0], rgb.shape[1])
+        height, width = self._size  # type: ignore[misc]
+        padded = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)), mode="edge")
+        if self._cv2 is not None:
+            self._cv2.write(cv2.cvtColor(padded, cv2.COLOR_RGB2BGR))
+            return
+        import av
+
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")
+        for packet in self._stream.encode(frame):  # type: ignore[attr-defined]
+            self._av.mux(packet)  # type: ignore[attr-defined]
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._cv2 is not None:
+            self._cv2.release()
+        elif self._av is not None:
+            for packet in self._stream.encode():  # type: ignore[attr-defined]
+                self._av.mux(packet)  # type: ignore[attr-defined]
+            self._av.close()  # type: ignore[attr-defined]

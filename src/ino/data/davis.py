@@ -14,15 +14,15 @@ are mapped back to ids. Masks are written as palette PNGs with the DAVIS colour 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ino.atomic import atomic_write
 from ino.errors import InoError
 
 VOID_ID = 255
@@ -96,6 +96,14 @@ def read_mask(path: str | Path) -> np.ndarray:
     raise InoError(f"{path}: unsupported PNG mode {mode!r} for a mask (expected palette, grayscale or RGB)")
 
 
+def read_frame(path: str | Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of an image file, decoded with OpenCV as INO's inference does (spec §7.2)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InoError(f"{path}: cannot read the frame (missing, empty or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def write_mask(path: str | Path, ids: np.ndarray) -> None:
     """Write an id map as a DAVIS palette PNG, atomically (a reader never sees a half-written file)."""
     path = Path(path)
@@ -106,15 +114,7 @@ def write_mask(path: str | Path, ids: np.ndarray) -> None:
         raise ValueError(f"mask ids must lie in 0..255, got {ids.min()}..{ids.max()}")
     image = Image.fromarray(ids.astype(np.uint8), mode="P")
     image.putpalette(davis_palette().ravel().tolist())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: image.save(stream, format="PNG"))
 
 
 @dataclass(frozen=True)
