@@ -1,0 +1,153 @@
+"""Training throughput at the paper's settings: clips/s of the model step, of the data loader, and peak memory.
+
+The model step is INO's (teacher forward on L global crops per clip, student forward on the masked global crops
+and L x M local crops, the three losses, backward, per-parameter clipping, AdamW, EMA), timed stage by stage on
+random crops so that data loading cannot hide in it. The loader is timed separately on real clips (decode +
+multi-crop augmentation in worker processes). A step is masked half of the time in training; both kinds are
+timed here.
+
+    python benchmarks/bench_train.py                                   # CPU: ViT-S/8, L 4, M 8, 1 clip, 3 steps
+    python benchmarks/bench_train.py --device cuda --batch-size 32 --steps 20 --loader-workers 12
+    python benchmarks/bench_train.py --arch vit_tiny --patch-size 16   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ino.config import TrainConfig
+from ino.data.augment import MultiCropAugment
+from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
+from ino.losses import InoLoss
+from ino.masking import random_shared_mask
+from ino.models.network import build_network
+from ino.models.teacher import ema_update, make_teacher
+from ino.schedules import clip_gradients_per_parameter
+from ino.train import _param_groups
+
+VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_model(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    config = TrainConfig()
+    torch.manual_seed(0)
+    student = build_network(args.arch, args.patch_size, drop_path=0.1).to(device)
+    teacher = make_teacher(student)
+    loss_fn = InoLoss(config.model.out_dim).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(student), lr=1e-4, fused=device.type == "cuda")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[args.precision]
+    b, frames, m, g, s = args.batch_size, 4, 8, 224, 64
+    grid = g // args.patch_size
+    stages = dict.fromkeys(("teacher forward", "student forward", "losses", "backward", "clip+AdamW+EMA"), 0.0)
+    timed_steps = 0
+    for step in range(args.steps + 1):
+        globals_ = torch.randn(frames * b, 3, g, g, device=device)
+        locals_ = torch.randn(frames * m * b, 3, s, s, device=device)
+        mask = random_shared_mask(np.random.default_rng(step), grid * grid, prob=1.0 if step % 2 else 0.0)
+        mask = mask.to(device)
+        index = mask.nonzero().squeeze(1) if mask.any() else None
+        student_mask = mask.expand(frames * b, -1) if mask.any() else None
+        marks = [time.perf_counter()]
+
+        def mark(marks: list[float] = marks) -> None:
+            sync(device)
+            marks.append(time.perf_counter())
+
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            with torch.no_grad():
+                t_out = teacher(globals_, None, None, index)
+            mark()
+            s_out = student(globals_, locals_, student_mask, index)
+            mark()
+        c = t_out.global_cls.shape[-1]
+        patches = (None, None)
+        if index is not None:
+            patches = (t_out.patches.view(frames, b, -1, c), s_out.patches.view(frames, b, -1, c))
+        loss, _ = loss_fn(
+            t_out.global_cls.view(frames, b, c), s_out.global_cls.view(frames, b, c),
+            s_out.local_cls.view(frames, m, b, c), *patches,
+        )  # fmt: skip
+        mark()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        mark()
+        clip_gradients_per_parameter(student.parameters(), 3.0)
+        optimizer.step()
+        ema_update(teacher, student, 0.996)
+        mark()
+        if step == 0:  # warm-up (allocator, kernels)
+            continue
+        timed_steps += 1
+        for name, start, stop in zip(stages, marks, marks[1:], strict=False):
+            stages[name] += stop - start
+    return {name: seconds / timed_steps for name, seconds in stages.items()}
+
+
+def time_loader(args: argparse.Namespace) -> tuple[float, int] | None:
+    if not VIDEOS.is_dir():
+        return None
+    index = ClipIndex.build(list_videos(VIDEOS), cache_dir=None, workers=4)
+    sampler = ClipSampler(index, 5, seed=0, batch_size=args.batch_size)
+    loader = make_loader(ClipDataset(index, MultiCropAugment()), sampler, args.batch_size, args.loader_workers)
+    clips, started = 0, None
+    for batch_index, (global_crops, _) in enumerate(loader):
+        if batch_index == 1:
+            started = time.perf_counter()  # after worker start-up
+        elif batch_index > 1:
+            clips += global_crops.shape[0]
+        if clips >= args.loader_clips:
+            break
+    return clips / (time.perf_counter() - started), clips
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--arch", default="vit_small")
+    parser.add_argument("--patch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=1, help="clips per step")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps (half masked), after one warm-up step")
+    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
+    parser.add_argument("--loader-workers", type=int, default=2)
+    parser.add_argument("--loader-clips", type=int, default=24)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    stages = time_model(args, device)
+    step = sum(stages.values())
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak = f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (CUDA allocator peak)"
+    else:
+        name = f"CPU, {torch.get_num_threads()} threads"
+        peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (max RSS)"
+    print(f"device: {name}; torch {torch.__version__}; {args.precision}")
+    print(f"model: {args.arch}/{args.patch_size}, head 4096, L 4, M 8, crops 224/64, {args.batch_size} clip(s)/step")
+    for stage, seconds in stages.items():
+        print(f"  {stage:<18} {1000 * seconds:9.1f} ms  ({100 * seconds / step:4.1f} %)")
+    print(f"model step: {1000 * step:.1f} ms = {args.batch_size / step:.2f} clips/s (mean of masked and unmasked)")
+    print(f"peak memory: {peak}")
+    loader = time_loader(args)
+    if loader is None:
+        print(f"loader: skipped ({VIDEOS} not found)")
+    else:
+        rate, clips = loader
+        workers = args.loader_workers
+        print(f"loader: {rate:.1f} clips/s over {clips} real clips, {workers} workers (decode + multi-crop)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""``ino export``: a training checkpoint's backbone as a safetensors file that ``ino propagate`` loads."""
+
+from __future__ import annotations
+
+from jsonargparse import ArgumentParser, Namespace
+
+SUMMARY = "export the student or teacher backbone of a training checkpoint to safetensors"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(description="Write a training checkpoint's backbone (no head) as safetensors + JSON.")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoints/step-*.pt file or a run folder (newest)")
+    parser.add_argument("--out", required=True, help="output .safetensors path")
+    parser.add_argument("--which", default="student", help="student (INO's inference default) or teacher")
+    return parser
+
+
+def run(args: Namespace) -> None:
+    from pathlib import Path
+
+    from ino.checkpoint import latest_checkpoint
+    from ino.errors import InoError
+    from ino.models.weights import load_backbone, save_backbone
+
+    source = Path(args.checkpoint)
+    if source.is_dir():
+        newest = latest_checkpoint(source)
+        if newest is None:
+            raise InoError(f"{source}: no checkpoints/step-*.pt in this run folder")
+        source = newest
+    model = load_backbone(source, which=args.which)
+    save_backbone(model, args.out, source=f"{source}[{args.which}]")
+    print(f"wrote {args.out} ({model.arch}/{model.patch_size}, {args.which} of {source})")

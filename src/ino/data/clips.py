@@ -1,0 +1,333 @@
+"""Training clips from a video collection: a cached clip index, a seeded sharded sampler, a dataset.
+
+INO cut clips with torchvision's ``VideoClips`` (spec §1): every window of 4 consecutive frames of the video
+resampled to 8 fps, 5 random distinct clips per video per epoch, shuffled together. Its RNG was the global torch
+one on every rank (spec §11.18), its cache ignored the file list (§1.6) and a decode error crashed the run (§11.13).
+Here the same clips are drawn from an explicit per-epoch generator, sharded without overlap, cached under a key of
+the files' sizes and modification times, and a clip that fails to decode is replaced by another one.
+
+A sample is addressed by ``(epoch, position, clip_id)`` and its augmentation is seeded from ``(seed, epoch,
+position)``: the same run gives the same batches for any number of loader workers and after a mid-epoch resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset
+
+from ino.data.probes import ProbeTable, probe_all
+from ino.data.sources import ClipWarning, VideoList, list_videos
+from ino.data.videos import VideoInfo, _exact, read_frames, resampled_indices
+from ino.errors import InoError
+
+SAMPLINGS = ("fps", "stride")
+log = logging.getLogger(__name__)
+#: list_videos is re-exported: a training run names its sources and its clips through this one module.
+__all__ = ["ClipDataset", "ClipIndex", "ClipSampler", "ClipWarning", "VideoList", "list_videos", "make_loader"]
+
+
+# ------------------------------------------------------------------------------------------------------ index
+
+
+class ClipIndex:
+    """Every clip of every usable video: clip ids 0..n_clips-1, video by video in input order.
+
+    Clip ``j`` of a video is ``timeline[j + step * arange(clip_len)]``: with ``sampling="fps"`` the timeline is the
+    video resampled to ``target_fps`` (INO: source index floor(k * fps / 8), 30 fps -> [0, 3, 7, 11]) and step 1
+    (``frames_between_clips=1``); with ``"stride"`` it is every source frame and step ``frame_stride``. Clips are
+    computed on demand from the probes (frame count, fps, size, seek timestamps), so a Kinetics-size index is a
+    few arrays, not ~20M clip rows. Videos too short for one clip join ``skipped`` ({path: reason}).
+
+    ``order`` lists the table's paths in the order that clip ids follow (default: the table's own order); paths
+    that the table lacks (failed probes) are passed over. :meth:`build` is the usual way in.
+    """
+
+    def __init__(
+        self,
+        table: ProbeTable,
+        clip_len: int = 4,
+        sampling: str = "fps",
+        target_fps: float = 8.0,
+        frame_stride: int = 8,
+        *,
+        order: Sequence[str] | None = None,
+        skipped: dict[Path, str] | None = None,
+    ) -> None:
+        if clip_len < 1 or frame_stride < 1 or target_fps <= 0 or sampling not in SAMPLINGS:
+            raise InoError(
+                f"invalid clip settings: clip_len={clip_len}, sampling={sampling!r} (one of {SAMPLINGS}), "
+                f"target_fps={target_fps}, frame_stride={frame_stride}"
+            )
+        self.table, self.clip_len, self.sampling = table, clip_len, sampling
+        self.target_fps, self.frame_stride = target_fps, frame_stride
+        self.skipped: dict[Path, str] = dict(skipped or {})
+        rows = np.arange(len(table))
+        if order is not None:  # the table may come from a cache written for another order of the same files
+            row_of = {path: row for row, path in enumerate(table.paths.tolist())}
+            rows = np.array([row_of[p] for p in order if p in row_of], dtype=np.int64)
+        counts = self._clip_counts(rows)
+        for row in rows[counts == 0]:
+            n, fps = int(table.n_frames[row]), float(table.fps[row])
+            self.skipped[Path(str(table.paths[row]))] = f"too short for one clip ({n} frames at {fps:g} fps)"
+        self.rows, self.clip_counts = rows[counts > 0], counts[counts > 0]
+        self.clip_starts = np.concatenate([[0], np.cumsum(self.clip_counts)]).astype(np.int64)
+        self.videos = [Path(str(p)) for p in table.paths[self.rows]]
+        self.from_cache = False
+
+    @classmethod
+    def build(
+        cls,
+        videos: Sequence[str | Path],
+        clip_len: int = 4,
+        sampling: str = "fps",
+        target_fps: float = 8.0,
+        frame_stride: int = 8,
+        cache_dir: str | Path | None = None,
+        workers: int = 8,
+        backend: str = "auto",
+    ) -> ClipIndex:
+        """Probe ``videos`` (see :func:`~ino.data.probes.probe_all`: ``workers`` threads, cached in ``cache_dir``
+        when given), then warn once per skipped video (unreadable or too short)."""
+        paths = list(dict.fromkeys(os.path.abspath(v) for v in videos))
+        table, failed, from_cache = probe_all(paths, backend, workers, cache_dir)
+        skipped = {Path(p): reason for p, reason in failed.items()}
+        index = cls(table, clip_len, sampling, target_fps, frame_stride, order=paths, skipped=skipped)
+        index.from_cache = from_cache
+        for path, reason in index.skipped.items():
+            warnings.warn(f"{path}: skipped for training: {reason}", ClipWarning, stacklevel=2)
+        log.info(
+            "clip index: %d videos, %d clips, %d skipped%s",
+            len(index.videos),
+            index.n_clips,
+            len(index.skipped),
+            " (cached probes)" if from_cache else "",
+        )
+        return index
+
+    def _timeline(self, row: int) -> tuple[np.ndarray, int]:
+        n_frames = int(self.table.n_frames[row])
+        if self.sampling == "fps":
+            return resampled_indices(n_frames, float(self.table.fps[row]), self.target_fps), 1
+        return np.arange(n_frames, dtype=np.int64), self.frame_stride
+
+    def _clip_counts(self, rows: np.ndarray) -> np.ndarray:
+        """Clips per row, vectorised: resampled length floor(n * target / fps) with the exact fractions of
+        :func:`~ino.data.videos.resampled_indices`, computed once per distinct frame rate."""
+        n_frames = self.table.n_frames[rows]
+        length, step = n_frames, self.frame_stride
+        if self.sampling == "fps":
+            length, step = np.zeros_like(n_frames), 1
+            fps = self.table.fps[rows]
+            for value in np.unique(fps):
+                ratio = _exact(self.target_fps) / _exact(float(value))
+                length[fps == value] = n_frames[fps == value] * ratio.numerator // ratio.denominator
+        return np.maximum(0, length - (self.clip_len - 1) * step)
+
+    @property
+    def n_clips(self) -> int:
+        return int(self.clip_starts[-1])
+
+    def info(self, video: int) -> VideoInfo:
+        """The probe of usable video ``video`` (``videos[video]``), with its seek timestamps."""
+        return self.table.info(int(self.rows[video]))
+
+    def locate(self, clip_id: int) -> tuple[int, int]:
+        """(video number, clip number within that video) of a global clip id."""
+        if not 0 <= clip_id < self.n_clips:
+            raise IndexError(f"clip id {clip_id} out of range (the index has {self.n_clips} clips)")
+        video = int(np.searchsorted(self.clip_starts, clip_id, side="right")) - 1
+        return video, clip_id - int(self.clip_starts[video])
+
+    def clip_frames(self, clip_id: int) -> np.ndarray:
+        """Source-frame indices (clip_len,) of a clip."""
+        video, j = self.locate(clip_id)
+        timeline, step = self._timeline(int(self.rows[video]))
+        return timeline[j + step * np.arange(self.clip_len)]
+
+    def clips_of(self, video: int) -> np.ndarray:
+        """Source-frame indices of every clip of one video, (n_clips, clip_len)."""
+        timeline, step = self._timeline(int(self.rows[video]))
+        starts = np.arange(int(self.clip_counts[video]))
+        return timeline[starts[:, None] + step * np.arange(self.clip_len)]
+
+
+# ---------------------------------------------------------------------------------------------------- sampler
+
+
+class ClipSampler:
+    """INO's ``RandomClipSampler`` (min(clips_per_video, n) distinct clips per video, shuffled together), drawn
+    from a generator seeded with (seed, epoch) and sharded ``rank::world_size`` after truncating the epoch to a
+    multiple of ``world_size * batch_size`` (``drop_last``; otherwise padded from its start to a multiple of
+    ``world_size``, as torch's ``DistributedSampler`` does). Yields ``(epoch, position_in_epoch, clip_id)``.
+    """
+
+    def __init__(
+        self,
+        index: ClipIndex,
+        clips_per_video: int = 5,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        batch_size: int = 1,
+        drop_last: bool = True,
+    ) -> None:
+        if clips_per_video < 1 or batch_size < 1 or world_size < 1 or not 0 <= rank < world_size or seed < 0:
+            raise InoError(
+                f"invalid sampler settings: clips_per_video={clips_per_video}, batch_size={batch_size}, "
+                f"rank={rank}, world_size={world_size}, seed={seed}"
+            )
+        self.index, self.clips_per_video, self.seed = index, clips_per_video, seed
+        self.rank, self.world_size, self.batch_size, self.drop_last = rank, world_size, batch_size, drop_last
+        self.epoch, self._skip = 0, 0
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def draw(self, epoch: int) -> np.ndarray:
+        """The epoch's clip ids over all ranks, in order, before truncation (Floyd's subset sampling, vectorised)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        counts, starts = self.index.clip_counts, self.index.clip_starts[:-1]
+        k = self.clips_per_video
+        small = counts <= k
+        taken = [np.arange(s, s + n) for s, n in zip(starts[small], counts[small], strict=True)]
+        n_big = counts[~small]
+        chosen = np.empty((len(n_big), k), dtype=np.int64)
+        for i in range(k):  # Floyd: for j = n-k+i, take t ~ U[0, j], or j itself if t was taken already
+            j = n_big - k + i
+            t = np.floor(rng.random(len(n_big)) * (j + 1)).astype(np.int64)
+            chosen[:, i] = np.where((chosen[:, :i] == t[:, None]).any(1), j, t)
+        drawn = np.concatenate([*taken, (chosen + starts[~small][:, None]).ravel(), np.empty(0, np.int64)])
+        return rng.permutation(drawn)
+
+    def _epoch_order(self) -> np.ndarray:
+        """The epoch's ids after truncation (drop_last) or padding, as all ranks see it."""
+        if self._order is None or self._order[0] != self.epoch:
+            drawn = self.draw(self.epoch)
+            if self.drop_last:
+                drawn = drawn[: len(drawn) // (self.world_size * self.batch_size) * self.world_size * self.batch_size]
+            elif len(drawn):
+                drawn = np.resize(drawn, math.ceil(len(drawn) / self.world_size) * self.world_size)
+            self._order = (self.epoch, drawn)
+        return self._order[1]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch to iterate, and clear any :meth:`skip`."""
+        self.epoch, self._skip = epoch, 0
+
+    def skip(self, n_samples: int) -> None:
+        """Start this epoch's iteration after this rank's first ``n_samples`` (resume mid-epoch)."""
+        if not 0 <= n_samples <= self.samples_per_epoch:
+            raise InoError(f"cannot skip {n_samples} samples of an epoch of {self.samples_per_epoch}")
+        self._skip = n_samples
+
+    @property
+    def samples_per_epoch(self) -> int:
+        """Samples this rank gets per epoch (equal on every rank)."""
+        return len(self._epoch_order()) // self.world_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n = self.samples_per_epoch
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __len__(self) -> int:
+        """Samples left in this epoch on this rank (the whole epoch unless :meth:`skip` was called)."""
+        return self.samples_per_epoch - self._skip
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        order = self._epoch_order()
+        first = self.rank + self._skip * self.world_size
+        for position in range(first, len(order), self.world_size):
+            yield self.epoch, position, int(order[position])
+
+
+# ---------------------------------------------------------------------------------------------------- dataset
+
+
+@contextlib.contextmanager
+def _seeded(*key: int) -> Iterator[None]:
+    """Seed torch, numpy and random from ``key`` for the block, then restore the caller's generator states, so a
+    sample's augmentation depends only on its key and the training loop's own RNG streams are left untouched."""
+    words = np.random.SeedSequence(list(key)).generate_state(4)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(words[0]) << 32 | int(words[1]))
+        np.random.seed(int(words[2]))
+        random.seed(int(words[3]))
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+class ClipDataset(Dataset):
+    """Decoded, transformed clips addressed by ``(epoch, position, clip_id)`` items of a :class:`ClipSampler`.
+
+    A clip that fails to decode is replaced by the clip drawn from (seed, epoch, position, attempt), so a bad file
+    costs a retry, not the run; the first failure of each video in each process warns. ``decode_failures`` counts
+    failures per video path in *this* process: with loader workers each worker holds its own counts (read them in
+    the worker, or use ``workers=0``), which is why the warnings are the primary report.
+    """
+
+    def __init__(
+        self, index: ClipIndex, transform: Callable[[np.ndarray], Any], seed: int = 0, max_retries: int = 10
+    ) -> None:
+        self.index, self.transform, self.seed, self.max_retries = index, transform, seed, max_retries
+        self.decode_failures: Counter[str] = Counter()
+
+    def decode(self, clip_id: int) -> np.ndarray:
+        """The clip's frames, (clip_len, H, W, 3) uint8 RGB at native size, seeking with the indexed probe."""
+        info = self.index.info(self.index.locate(clip_id)[0])
+        backend = "auto" if info.backend == "folder" else info.backend
+        return read_frames(info.path, self.index.clip_frames(clip_id), backend, info=info)
+
+    def __getitem__(self, item: tuple[int, int, int]) -> Any:
+        epoch, position, clip_id = item
+        for attempt in range(self.max_retries + 1):
+            try:
+                frames = self.decode(clip_id)
+                break
+            except (InoError, OSError) as error:
+                path = str(self.index.videos[self.index.locate(clip_id)[0]])
+                if not self.decode_failures[path]:
+                    warnings.warn(f"clip {clip_id} failed to decode, using another: {error}", ClipWarning, stacklevel=2)
+                self.decode_failures[path] += 1
+                rng = np.random.default_rng([self.seed, epoch, position, attempt])
+                clip_id = int(rng.integers(self.index.n_clips))
+        else:
+            raise InoError(f"epoch {epoch} position {position}: {self.max_retries + 1} clips in a row failed to decode")
+        with _seeded(self.seed, epoch, position):
+            return self.transform(frames)
+
+
+def make_loader(
+    dataset: ClipDataset, sampler: ClipSampler, batch_size: int, workers: int, pin_memory: bool = False
+) -> DataLoader:
+    """A DataLoader over ``sampler``'s items in batches of ``batch_size`` (= the sampler's, which sized the epoch).
+
+    Workers persist across epochs when the loader is iterated again after ``sampler.set_epoch``. The loader draws
+    its worker base seed from a generator of its own, not from torch's global RNG: creating it (e.g. on resume)
+    must not shift the training process's random stream (drop path), or a resumed run would differ.
+    """
+    if batch_size != sampler.batch_size:
+        raise InoError(f"loader batch size {batch_size} differs from the sampler's {sampler.batch_size}")
+    return DataLoader(
+        dataset,
+        batch_sampler=BatchSampler(sampler, batch_size, drop_last=sampler.drop_last),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(0),
+    )
