@@ -16,7 +16,7 @@ from jsonargparse import ArgumentParser
 from ino import __version__
 from ino.errors import InoError
 
-SUBCOMMANDS = ("convert", "evaluate", "export", "prepare", "propagate", "synth", "train")
+SUBCOMMANDS = ("convert", "demo", "evaluate", "export", "prepare", "propagate", "synth", "train")
 
 
 def _command(name: str) -> ModuleType:

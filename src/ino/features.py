@@ -19,7 +19,7 @@ import torch
 
 from ino.errors import InoError
 from ino.models.vit import InoViT
-from ino.propagation_presets import PropagationConfig, preprocess, target_size
+from ino.propagation_presets import PropagationConfig, normalise, resize_frame, target_size
 
 T = TypeVar("T")
 _END = object()
@@ -111,8 +111,10 @@ class FeatureExtractor:
         sizes = {frame.shape for frame in frames}
         if len(sizes) != 1:
             raise InoError(f"frames of one batch differ in size: {sorted(sizes)}")
-        inputs = torch.stack([preprocess(frame, self.config) for frame in frames])
-        inputs = inputs.to(self.device, self._param_dtype, non_blocking=True)
+        resized = torch.from_numpy(np.stack([resize_frame(frame, self.config) for frame in frames]))
+        if self.device.type == "cuda":
+            resized = resized.pin_memory()
+        inputs = normalise(resized.to(self.device, non_blocking=True), self.config, self._param_dtype)
         with self._autocast():
             features = self.backbone.patch_features(inputs, block=self.config.feature_block)
         if self._param_dtype == torch.float64:

@@ -137,22 +137,32 @@ def target_size(height: int, width: int, config: PropagationConfig) -> tuple[int
     return size
 
 
-def preprocess(rgb: np.ndarray, config: PropagationConfig) -> torch.Tensor:
-    """A (3, th, tw) float32 network input from an (H, W, 3) uint8 RGB frame.
-
-    The uint8 frame is resized with cv2 bilinear interpolation, then scaled to [0, 1] and normalised with the
-    config's mean and std, in that order, as DINO's evaluation does.
-    """
+def resize_frame(rgb: np.ndarray, config: PropagationConfig) -> np.ndarray:
+    """The (th, tw, 3) uint8 frame the network sees: cv2 bilinear resize of an (H, W, 3) uint8 RGB frame."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InoError(f"expected an (H, W, 3) uint8 RGB frame, got shape {rgb.shape} dtype {rgb.dtype}")
     th, tw = target_size(rgb.shape[0], rgb.shape[1], config)
     resized = rgb if (th, tw) == rgb.shape[:2] else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_LINEAR)
     if not (resized.flags.writeable and resized.flags.c_contiguous):  # decoders may hand out read-only buffers
         resized = np.array(resized)
-    image = torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0
-    mean = torch.tensor(config.mean).view(3, 1, 1)
-    std = torch.tensor(config.std).view(3, 1, 1)
+    return resized
+
+
+def normalise(frames: torch.Tensor, config: PropagationConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Network inputs (B, 3, th, tw) from resized uint8 frames (B, th, tw, 3), on their device.
+
+    Scaled to [0, 1], then normalised with the config's mean and std, in that order, as DINO's evaluation does.
+    Done wherever the frames are (on the GPU, a quarter of the bytes cross the bus and the CPU is spared).
+    """
+    image = frames.permute(0, 3, 1, 2).to(dtype) / 255.0
+    mean = torch.tensor(config.mean, device=frames.device, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(config.std, device=frames.device, dtype=dtype).view(1, 3, 1, 1)
     return (image - mean) / std
+
+
+def preprocess(rgb: np.ndarray, config: PropagationConfig) -> torch.Tensor:
+    """A (3, th, tw) float32 network input from an (H, W, 3) uint8 RGB frame: resize, then normalise."""
+    return normalise(torch.from_numpy(resize_frame(rgb, config))[None], config)[0]
 
 
 def grid_size(target_hw: tuple[int, int], config: PropagationConfig) -> tuple[int, int]:

