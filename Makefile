@@ -24,9 +24,7 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff format --check src tests benchmarks
 
 demo: $(STAMP)
-	$(BIN)/ino synth --out $(DEMO_OUT)/synth --baseline-out $(DEMO_OUT)/first-frame-baseline
-	$(BIN)/ino evaluate --davis-root $(DEMO_OUT)/synth --results $(DEMO_OUT)/first-frame-baseline \
-		--out $(DEMO_OUT)/evaluation
+	$(BIN)/ino demo --out $(DEMO_OUT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluate.py
