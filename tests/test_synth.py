@@ -75,3 +75,19 @@ def test_written_ground_truth_is_the_rendered_partition(tmp_path: Path) -> None:
             pairs = set(zip(ids.ravel().tolist(), written.ravel().tolist(), strict=True))
             assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
             assert (written[ids == 0] == 0).all()
+
+
+def test_difficulty_knobs_reach_the_generator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ino.cli import main
+
+    args = ["synth", "--out", str(tmp_path / "b"), "--sequences", "3", "--frames", "4", "--height", "48"]
+    args += ["--width", "64", "--min-objects", "5", "--max-objects", "5", "--max-speed", "0"]
+    args += ["--max-rotation-deg", "0", "--max-scale-rate", "0", "--background-speed", "0"]
+    assert main(args) == 0
+    layout = DavisLayout(tmp_path / "b")
+    for name in layout.sequences():
+        masks = [read_mask(p) for p in sorted(layout.annotation_dir(name).glob("*.png"))]
+        assert all(np.array_equal(m, masks[0]) for m in masks)  # nothing moves
+        assert int(masks[0].max()) <= 5 and len(np.unique(masks[0])) >= 3
+    assert main(["synth", "--out", str(tmp_path / "c"), "--min-objects", "3", "--max-objects", "2"]) == 2
+    assert "--min-objects" in capsys.readouterr().err

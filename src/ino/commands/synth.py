@@ -18,6 +18,13 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--height", type=int, default=180)
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--baseline-out", default=None, help="also write first-frame-copy predictions here")
+    # difficulty knobs (see ino.data.synthetic.SynthConfig)
+    parser.add_argument("--min-objects", type=int, default=2, help="objects per sequence, at least")
+    parser.add_argument("--max-objects", type=int, default=4, help="objects per sequence, at most")
+    parser.add_argument("--max-speed", type=float, default=4.0, help="object speed, pixels per frame")
+    parser.add_argument("--max-rotation-deg", type=float, default=4.0, help="object rotation, degrees per frame")
+    parser.add_argument("--max-scale-rate", type=float, default=0.015, help="object growth/shrink per frame")
+    parser.add_argument("--background-speed", type=float, default=1.5, help="background pan, pixels per frame")
     return parser
 
 
@@ -28,7 +35,21 @@ def run(args: Namespace) -> None:
 
     if args.sequences < 1 or args.frames < 3 or min(args.height, args.width) < 16:
         raise InoError("--sequences must be >= 1, --frames >= 3, --height and --width >= 16")
-    config = SynthConfig(height=args.height, width=args.width, frames=args.frames)
+    if not 1 <= args.min_objects <= args.max_objects:
+        raise InoError("--min-objects and --max-objects must satisfy 1 <= min <= max")
+    if min(args.max_speed, args.max_rotation_deg, args.max_scale_rate, args.background_speed) < 0:
+        raise InoError("speeds, rotation and scale rate must be >= 0")
+    config = SynthConfig(
+        height=args.height,
+        width=args.width,
+        frames=args.frames,
+        min_objects=args.min_objects,
+        max_objects=args.max_objects,
+        max_speed=args.max_speed,
+        max_rotation_deg=args.max_rotation_deg,
+        max_scale_rate=args.max_scale_rate,
+        background_speed=args.background_speed,
+    )
     names = write_benchmark(args.out, args.sequences, config, args.seed)
     print(f"wrote {len(names)} sequences x {args.frames} frames to {args.out}")
     if args.baseline_out:
