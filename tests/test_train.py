@@ -103,7 +103,7 @@ def test_resume_with_other_settings_is_refused(clips: Path, tmp_path: Path) -> N
 
 
 def test_cli_with_dotted_overrides(clips: Path, tmp_path: Path, capsys) -> None:
-    args = ["train", "--config", str(TINY), "--data", f"[{clips}]", "--output-dir", str(tmp_path / "run")]
+    args = ["train", "--config", str(TINY), "--data", str(clips), "--output-dir", str(tmp_path / "run")]
     args += ["--max-steps", "2", "--loss.w_mim", "0", "--run.seed", "3", "--quiet", "true", "--device", "cpu"]
     assert main(args) == 0, capsys.readouterr().err
     saved = load_yaml(tmp_path / "run" / "config.yaml")
@@ -162,7 +162,7 @@ def test_every_preset_and_ablation_parses_and_the_variants_run(ablation: Path, c
         assert parsed.model.arch == "vit_small" and parsed.optim.epochs == 25
     if ablation.stem in ("paper-variant", "clip-len-2", "loss-out-aff"):
         out = tmp_path / "run"
-        args = ["train", "--config", str(TINY), "--config", str(ablation), "--data", f"[{clips}]"]
+        args = ["train", "--config", str(TINY), "--config", str(ablation), "--data", str(clips)]
         args += ["--output-dir", str(out), "--max-steps", "3", "--quiet", "true", "--device", "cpu"]
         assert main(args) == 0
         records = read_log(out)

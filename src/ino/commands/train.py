@@ -28,7 +28,7 @@ def build_parser() -> ArgumentParser:
         "same command resumes from the newest checkpoint in --output-dir."
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML preset, e.g. configs/ino-charades.yaml")
-    parser.add_argument("--data", type=list[str], default=[], help="video folder, glob or CSV/TXT list (repeatable)")
+    parser.add_argument("--data", nargs="+", default=[], help="video folders, globs or CSV/TXT lists")
     parser.add_argument("--output_dir", "--output-dir", default="runs/ino", help="run folder (checkpoints, logs)")
     parser.add_argument("--max_steps", "--max-steps", type=int | None, default=None, help="stop after N steps")
     parser.add_argument("--device", type=str | None, default=None, help="cuda, cpu (default: CUDA when available)")
