@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 SUMMARY = "train a ViT with INO on unlabeled videos (one process, or many under torchrun)"
@@ -49,4 +51,5 @@ def run(args: Namespace) -> None:
     if args.max_steps is not None:
         config.run.max_steps = args.max_steps
     result = train(config, progress=not args.quiet, device=args.device)
-    print(f"stopped at step {result.step}; newest checkpoint: {result.checkpoint}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes checkpoints
+        print(f"stopped at step {result.step}; newest checkpoint: {result.checkpoint}")
