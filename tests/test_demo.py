@@ -59,3 +59,9 @@ def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pyte
         numbers = [float(x) for x in re.findall(r"[-+]?\d+\.\d{4}\b", text)]
         assert len(numbers) >= 6 and all(math.isfinite(x) for x in numbers)
         assert "feature block" in text and "radius" in text
+
+
+def test_bad_which_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--which", "ema"]) == 2
+    err = capsys.readouterr().err
+    assert "--which must be student or teacher" in err and err.count("\n") == 1

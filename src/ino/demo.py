@@ -80,6 +80,7 @@ class DemoSettings:
     topk: int = 5
     n_last_frames: int = 10
     radius: int = 12
+    #: INO's inference default (the teacher did worse on the default run: see the README's demo section)
     which: str = "student"
     probe_steps: int = 6
     min_steps: int = 10

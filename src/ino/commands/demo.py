@@ -24,6 +24,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--frames", type=int, default=20, help="frames per synthetic sequence")
     parser.add_argument("--davis_short_side", "--davis-short-side", type=int, default=240)
     parser.add_argument("--davis_max_frames", "--davis-max-frames", type=int | None, default=30)
+    parser.add_argument("--which", default="student", help="trained weights to propagate with: student or teacher")
     return parser
 
 
@@ -33,6 +34,8 @@ def run(args: Namespace) -> None:
 
     if args.budget_s <= 0 or args.sequences < 1 or args.frames < 3:
         raise InoError("--budget-s must be > 0, --sequences >= 1 and --frames >= 3")
+    if args.which not in ("student", "teacher"):
+        raise InoError(f"--which must be student or teacher, got {args.which!r}")
     settings = DemoSettings(
         out=args.out,
         budget_s=args.budget_s,
@@ -43,6 +46,7 @@ def run(args: Namespace) -> None:
         synth_frames=args.frames,
         davis_short_side=args.davis_short_side,
         davis_max_frames=args.davis_max_frames,
+        which=args.which,
     )
     result = run_demo(settings)
     report = write_report(result, args.out)
