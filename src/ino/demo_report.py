@@ -19,7 +19,7 @@ from ino.atomic import atomic_write_text
 from ino.data.davis import DavisLayout, read_frame, read_mask
 from ino.demo import DemoResult
 from ino.train_log import read_log
-from ino.viz import contact_sheet, overlay_mask, plot_sequence_scores
+from ino.viz import contact_sheet, overlay_mask, plot_sequence_scores, save_figure
 
 LOSS_TERMS = ("loss", "out", "mim", "aff")
 
@@ -51,11 +51,7 @@ def plot_losses(run_dir: str | Path, path: Path) -> Path:
         axis.set_title({"loss": "total", "out": "out (DINO cls)", "mim": "in: MIM", "aff": "in: affinity"}[term])
         axis.set_xlabel("step")
     axes[0].legend(fontsize=7)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def overlay_strip(root: Path, name: str, random_dir: Path, trained_dir: Path, path: Path, n_frames: int = 4) -> Path:

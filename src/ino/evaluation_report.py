@@ -92,3 +92,11 @@ def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) ->
     atomic_write_text(paths["json"], json.dumps(document, indent=1))
     plot_sequence_scores(sequence_jf, paths["plot"], title=f"J&F-Mean per sequence ({set_name})")
     return paths
+
+
+def print_and_write(evaluation: Evaluation, out_dir: str | Path, set_name: str) -> dict[str, Path]:
+    """What ``ino evaluate`` shows: the official tables on stdout, then the files written and their paths."""
+    print(format_tables(evaluation, set_name))
+    paths = write_outputs(evaluation, out_dir, set_name)
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return paths

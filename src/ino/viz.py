@@ -9,12 +9,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ino.data.davis import davis_palette
 from ino.errors import InoError
+
+
+def save_figure(figure: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return path
 
 
 def plot_sequence_scores(
@@ -46,12 +59,7 @@ def plot_sequence_scores(
     axes.set_title(title)
     if len(series) > 1:
         axes.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def overlay_mask(rgb: np.ndarray, ids: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -96,12 +104,7 @@ def contact_sheet(
     for axis, (label, image) in zip(axes.flat, tiles, strict=False):
         axis.imshow(image)
         axis.set_title(label, fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 class OverlayVideoWriter:

@@ -23,7 +23,7 @@ def build_parser() -> ArgumentParser:
 
 def run(args: Namespace) -> None:
     from ino.evaluate import evaluate
-    from ino.evaluation_report import format_tables, write_outputs
+    from ino.evaluation_report import print_and_write
 
     sequences = [s for s in args.sequences.split(",") if s] if args.sequences else None
     evaluation = evaluate(
@@ -36,6 +36,4 @@ def run(args: Namespace) -> None:
         sequences=sequences,
         progress=not args.quiet,
     )
-    print(format_tables(evaluation, args.set))
-    paths = write_outputs(evaluation, args.out or args.results, args.set)
-    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    print_and_write(evaluation, args.out or args.results, args.set)

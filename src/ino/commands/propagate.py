@@ -142,7 +142,7 @@ def run(args: Namespace) -> None:
 
 def _evaluate(args: Namespace, names: list[str]) -> None:
     from ino.evaluate import evaluate
-    from ino.evaluation_report import format_tables, write_outputs
+    from ino.evaluation_report import print_and_write
 
     evaluation = evaluate(
         args.davis_root,
@@ -154,6 +154,4 @@ def _evaluate(args: Namespace, names: list[str]) -> None:
         progress=not args.quiet,
         max_frames=args.max_frames,
     )
-    print(format_tables(evaluation, args.set))
-    paths = write_outputs(evaluation, args.out, args.set)
-    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    print_and_write(evaluation, args.out, args.set)
