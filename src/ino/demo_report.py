@@ -17,7 +17,7 @@ import numpy as np
 
 from ino.atomic import atomic_write_text
 from ino.data.davis import DavisLayout, read_frame, read_mask
-from ino.demo import DemoResult
+from ino.demo import DemoResult, recipe_summary
 from ino.train_log import read_log
 from ino.viz import contact_sheet, overlay_mask, plot_sequence_scores, save_figure
 
@@ -90,8 +90,7 @@ def _protocol(result: DemoResult) -> list[str]:
     s = result.settings
     lines = [
         f"- training data: {len(result.videos)} real videos ({', '.join(Path(v).name for v in result.videos)})",
-        "- model: ViT-tiny/16 student + teacher, 256-d head, 96 px global and 48 px local crops (2 locals), "
-        "4-frame clips at 8 fps, batch 2 clips, all four loss terms (out, MIM, affinity; masking p=0.5) on",
+        f"- model: {recipe_summary()}",
         f"- training: {result.steps} steps in {result.train_s:.0f} s ({result.step_s:.2f} s/step measured by a "
         f"{s.probe_steps}-step probe), seed {s.seed}, checkpoint `{Path(result.checkpoint).name}`",
         f"- synthetic benchmark: {s.synth_sequences} sequences x {s.synth_frames} frames at "
