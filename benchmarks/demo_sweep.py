@@ -6,8 +6,8 @@ propagates and scores the synthetic benchmark of ``ino demo`` (6 x 20 frames, 32
 first + 10 previous frames, radius 12) with the random-init backbone and the trained student and teacher, for each
 ``--blocks`` entry (0-based). The README's "what we tried" table under ``ino demo`` was measured with it, e.g.
 
-    OMP_NUM_THREADS=1 python benchmarks/demo_sweep.py --out /tmp/sweep-fps8 --steps 600 \
-        --set '{"clips": {"target_fps": 8.0}}'
+    OMP_NUM_THREADS=1 python benchmarks/demo_sweep.py --out /tmp/sweep-previous --steps 600 --set \
+        '{"clips": {"target_fps": 8.0}, "augment": {"jitter_p": 0.8, "grayscale_p": 0.2, "blur_p": 0.5}}'
 """
 
 from __future__ import annotations

@@ -109,7 +109,6 @@ class DemoSettings:
     probe_steps: int = 6
     min_steps: int = 10
     reserve_s: float = 20.0
-    base_lr: float | None = None
     train_short_side: int = 144
 
 
@@ -194,15 +193,11 @@ def small_copies(videos: list[Path], folder: Path, short_side: int) -> list[Path
     return sorted(target.glob("*.mp4"))
 
 
-def training_config(
-    videos: list[Path], run_dir: Path, cache_dir: Path, seed: int, steps: int, base_lr: float | None = None
-) -> TrainConfig:
+def training_config(videos: list[Path], run_dir: Path, cache_dir: Path, seed: int, steps: int) -> TrainConfig:
     """The demo recipe for a run of ``steps`` steps: clips per video chosen so that 10 epochs cover the run."""
     from ino.data.clips import ClipIndex, ClipSampler
 
     data = {key: dict(value) for key, value in DEMO_TRAINING.items()}
-    if base_lr is not None:
-        data["optim"]["base_lr"] = base_lr
     clips, batch = data["clips"], data["optim"]["batch_size"]
     index = ClipIndex.build(
         [str(v) for v in videos], clips["clip_len"], clips["sampling"], clips["target_fps"], cache_dir=cache_dir,
@@ -326,7 +321,7 @@ def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
     steps = max(settings.min_steps, int(left / (step_s * 1.1)))  # 10% for the clip index and the checkpoint
     log(f"training {steps} steps (~{steps * step_s:.0f} s) with {left:.0f} s of the budget left for it")
     mark = time.perf_counter()
-    config = training_config(videos, out / "runs" / "ino", cache, settings.seed, steps, settings.base_lr)
+    config = training_config(videos, out / "runs" / "ino", cache, settings.seed, steps)
     trained = train(config, progress=False, device="cpu")
     if trained.checkpoint is None:
         raise InoError("training wrote no checkpoint")
