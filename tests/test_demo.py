@@ -39,6 +39,7 @@ def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pyte
     printed = capsys.readouterr().out
     report = out / "report"
     assert f"report: {report / 'report.html'}" in printed
+    assert "the demo will take longer than its budget" in printed  # 30 s cannot hold the minimum run
     data = json.loads((report / "report.json").read_text())
     assert all_finite(data)
     assert data["steps"] >= 10
