@@ -319,7 +319,7 @@ def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
 
     left = settings.budget_s - (time.perf_counter() - started) - propagation_s - settings.reserve_s
     steps = max(settings.min_steps, int(left / (step_s * 1.1)))  # 10% for the clip index and the checkpoint
-    if steps * step_s * 1.1 > max(left, 0.0):
+    if steps * step_s * 1.1 > left:
         log(
             f"warning: --budget-s {settings.budget_s:g} leaves {left:.0f} s for training, less than the minimum of "
             f"{settings.min_steps} steps needs: the demo will take longer than its budget"
