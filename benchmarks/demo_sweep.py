@@ -5,8 +5,8 @@ demo's short side of 144 px), changed by ``--set`` (JSON merged into the recipe)
 propagates and scores the synthetic benchmark of ``ino demo`` (6 x 20 frames, 320x180, short side 352 or
 ``--short-side``, top-k 5, first + 10 previous frames, radius 12) with the random-init backbone and the trained
 student and teacher, for each ``--blocks`` entry (0-based). ``--videos DIR`` adds footage as ``ino demo --videos``
-does; ``--every N`` also scores the teacher of every checkpoint saved, every N steps and at each of the 10 epoch
-ends (a learning curve within one run).
+does; ``--every N`` also scores the teacher of every earlier checkpoint saved, every N steps and at each of the 10
+epoch ends (a learning curve within one run).
 The README's "what we tried" table under ``ino demo`` was measured with it, e.g.
 
     OMP_NUM_THREADS=1 python benchmarks/demo_sweep.py --out /tmp/sweep-previous --steps 600 --set \
@@ -86,6 +86,8 @@ def main() -> None:
     if args.every:
         protocol = propagation_config(settings, short_side, config.model.patch_size)
         for checkpoint in sorted(result.checkpoint.parent.glob("step-*.pt")):
+            if checkpoint == result.checkpoint:
+                continue  # the final teacher was scored above, at this block
             teacher = load_backbone(checkpoint, which="teacher", arch=config.model.arch)
             scored, _ = score_backbone(teacher, synth, out / "pred-curve", protocol, None)
             scores[f"teacher {checkpoint.stem} block {settings.feature_block}"] = scored.global_scores["J&F-Mean"]
