@@ -44,7 +44,7 @@ def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pyte
     assert all_finite(data)
     assert data["steps"] >= 10
     for name in ("synthetic",):
-        for which in ("random", "trained"):
+        for which in ("random", "trained", "ceiling"):
             scores = data[which][name]["global_scores"]
             assert 0.0 <= scores["J&F-Mean"] <= 1.0 and math.isfinite(scores["J&F-Mean"])
             assert len(data[which][name]["sequence_jf"]) == 2
@@ -59,7 +59,7 @@ def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pyte
     for text in ((report / "report.md").read_text(), (report / "report.html").read_text()):
         numbers = [float(x) for x in re.findall(r"[-+]?\d+\.\d{4}\b", text)]
         assert len(numbers) >= 6 and all(math.isfinite(x) for x in numbers)
-        assert "feature block" in text and "radius" in text
+        assert "feature block" in text and "radius" in text and "Grid ceiling" in text
 
 
 def test_bad_which_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ino.data.davis import DavisLayout, read_mask
 from ino.data.synthetic import SynthConfig, make_sequence, object_layer, render_frame, write_benchmark
@@ -91,3 +92,27 @@ def test_difficulty_knobs_reach_the_generator(tmp_path: Path, capsys: pytest.Cap
         assert int(masks[0].max()) <= 5 and len(np.unique(masks[0])) >= 3
     assert main(["synth", "--out", str(tmp_path / "c"), "--min-objects", "3", "--max-objects", "2"]) == 2
     assert "--min-objects" in capsys.readouterr().err
+
+
+def test_photometric_changes_alter_frames_only_and_are_seeded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ino.cli import main
+
+    base = ["synth", "--sequences", "2", "--frames", "6", "--height", "48", "--width", "80", "--seed", "4"]
+    changes = ["--brightness-drift", "0.3", "--max-blur", "1.5", "--frame-noise", "6"]
+    for name, extra in (("plain", []), ("changed", changes), ("again", changes)):
+        assert main([*base, "--out", str(tmp_path / name), *extra]) == 0
+    plain, changed = DavisLayout(tmp_path / "plain"), DavisLayout(tmp_path / "changed")
+    assert _digest(tmp_path / "changed") == _digest(tmp_path / "again")
+    for name in plain.sequences():
+        for mask in plain.annotation_dir(name).glob("*.png"):  # the same truth: the geometry is untouched
+            np.testing.assert_array_equal(read_mask(mask), read_mask(changed.annotation_dir(name) / mask.name))
+        brightness = []
+        for a, b in zip(plain.image_frames(name), changed.image_frames(name), strict=True):
+            x, y = (np.asarray(Image.open(p), dtype=np.float32) for p in (a, b))
+            assert np.abs(x - y).mean() > 2  # every frame is changed
+            brightness.append(y.mean() / x.mean())
+        assert max(brightness) - min(brightness) > 0.2  # the drift spans most of +-0.3 over six frames
+    assert main([*base, "--out", str(tmp_path / "bad"), "--brightness-drift", "1.5"]) == 2
+    assert "--brightness-drift must lie in [0, 1)" in capsys.readouterr().err

@@ -136,6 +136,9 @@ class DemoResult:
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
     random: dict[str, BenchmarkResult] = field(default_factory=dict)
     trained: dict[str, BenchmarkResult] = field(default_factory=dict)
+    #: the ground truth itself through the feature grid (:mod:`ino.grid_ceiling`): what perfect correspondences
+    #: would score, so the room a trained backbone has above random init is ``ceiling - random``
+    ceiling: dict[str, BenchmarkResult] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -257,6 +260,17 @@ def score_backbone(
     return result, evaluation
 
 
+def score_ceiling(root: Path, out: Path, config: PropagationConfig, max_frames: int | None) -> BenchmarkResult:
+    """J&F of the ground truth passed through the protocol's feature grid (the ceiling for any backbone)."""
+    from ino.grid_ceiling import write_grid_ceiling
+
+    started = time.perf_counter()
+    shutil.rmtree(out, ignore_errors=True)
+    names = write_grid_ceiling(root, out, config, max_frames=max_frames)
+    evaluation = evaluate(root, out, sequences=names, max_frames=max_frames)
+    return BenchmarkResult(evaluation.global_results(), evaluation.sequence_jf(), time.perf_counter() - started)
+
+
 def _step_seconds(run_dir: Path) -> float:
     """Median seconds per step of a probe run (its first step, which warms up, is left out)."""
     from ino.train_log import read_log
@@ -308,6 +322,12 @@ def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
     patch = base.model.patch_size
     protocols = {name: asdict(propagation_config(settings, side, patch)) for name, (_, side, _) in benchmarks.items()}
     result = DemoResult(settings, [str(v) for v in videos], 0, step_s, 0.0, 0.0, "", "", protocols)
+    mark = time.perf_counter()
+    for name, (root, side, frames) in benchmarks.items():
+        config = propagation_config(settings, side, patch)
+        result.ceiling[name] = score_ceiling(root, out / "predictions" / "ceiling" / name, config, frames)
+        log(f"grid ceiling, {name}: J&F-Mean {result.ceiling[name].global_scores['J&F-Mean']:.4f}")
+    timings["ceiling"] = time.perf_counter() - mark
     mark = time.perf_counter()
     for name, (root, side, frames) in benchmarks.items():
         config = propagation_config(settings, side, patch)

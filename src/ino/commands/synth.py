@@ -25,6 +25,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--max-rotation-deg", type=float, default=4.0, help="object rotation, degrees per frame")
     parser.add_argument("--max-scale-rate", type=float, default=0.015, help="object growth/shrink per frame")
     parser.add_argument("--background-speed", type=float, default=1.5, help="background pan, pixels per frame")
+    parser.add_argument("--brightness-drift", type=float, default=0.0, help="peak relative brightness change (< 1)")
+    parser.add_argument("--max-blur", type=float, default=0.0, help="per-frame Gaussian blur sigma, at most (px)")
+    parser.add_argument("--frame-noise", type=float, default=0.0, help="fresh Gaussian noise per frame, sigma")
     return parser
 
 
@@ -39,6 +42,8 @@ def run(args: Namespace) -> None:
         raise InoError("--min-objects and --max-objects must satisfy 1 <= min <= max")
     if min(args.max_speed, args.max_rotation_deg, args.max_scale_rate, args.background_speed) < 0:
         raise InoError("speeds, rotation and scale rate must be >= 0")
+    if not 0 <= args.brightness_drift < 1 or min(args.max_blur, args.frame_noise) < 0:
+        raise InoError("--brightness-drift must lie in [0, 1), --max-blur and --frame-noise must be >= 0")
     config = SynthConfig(
         height=args.height,
         width=args.width,
@@ -49,6 +54,9 @@ def run(args: Namespace) -> None:
         max_rotation_deg=args.max_rotation_deg,
         max_scale_rate=args.max_scale_rate,
         background_speed=args.background_speed,
+        brightness_drift=args.brightness_drift,
+        max_blur=args.max_blur,
+        frame_noise=args.frame_noise,
     )
     names = write_benchmark(args.out, args.sequences, config, args.seed)
     print(f"wrote {len(names)} sequences x {args.frames} frames to {args.out}")

@@ -2,7 +2,8 @@
 
 Each sequence has a few objects of different shapes and sizes, each with its own texture, that translate, rotate
 and scale, occlude one another in a fixed depth order, and may leave and re-enter the frame, over a background
-texture that pans. Ground truth is exact by construction: an object's texture and its mask are warped with the
+texture that pans. Optional photometric changes (brightness drift, blur, fresh noise per frame; off by default)
+alter the frames only. Ground truth is exact by construction: an object's texture and its mask are warped with the
 same nearest-neighbour affine map, and the id map holds the front-most object at every pixel. Every object is
 visible in frame 0, as DAVIS semi-supervised evaluation requires.
 """
@@ -38,6 +39,11 @@ class SynthConfig:
     max_scale_rate: float = 0.015
     background_speed: float = 1.5
     jpeg_quality: int = 92
+    #: photometric changes, 0 = off: real video's lighting, focus and sensor noise, which a matcher of raw pixel
+    #: patches cannot absorb (random-init features are close to one); they change the frames, never the truth
+    brightness_drift: float = 0.0  # peak relative brightness change, one sine period per sequence
+    max_blur: float = 0.0  # Gaussian blur sigma of a frame, drawn in [0, max_blur] pixels
+    frame_noise: float = 0.0  # sigma of fresh Gaussian noise per frame, grey levels
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,21 @@ def render_frame(spec: SequenceSpec, t: int) -> tuple[np.ndarray, np.ndarray]:
     return image, ids
 
 
+def photometric_changes(
+    image: np.ndarray, config: SynthConfig, t: int, rng: np.random.Generator, phase: float
+) -> np.ndarray:
+    """Frame t with the config's brightness drift, blur and noise; ``rng`` draws the blur and noise in frame order."""
+    if not (config.brightness_drift or config.max_blur or config.frame_noise):
+        return image
+    gain = 1 + config.brightness_drift * math.sin(2 * math.pi * t / config.frames + phase)
+    changed = image.astype(np.float32) * gain
+    sigma = rng.uniform(0, config.max_blur)
+    if sigma > 0:
+        changed = cv2.GaussianBlur(changed, (0, 0), sigma)
+    changed += rng.normal(0, config.frame_noise, changed.shape).astype(np.float32)
+    return changed.round().clip(0, 255).astype(np.uint8)
+
+
 def _visible_first(first_ids: np.ndarray, n_objects: int) -> np.ndarray:
     """Id lookup that numbers the objects visible in frame 0 first (1..K), then any hidden behind others.
 
@@ -188,10 +209,13 @@ def write_benchmark(out: str | Path, sequences: int = 8, config: SynthConfig | N
         mask_dir = out / "Annotations" / RESOLUTION / spec.name
         image_dir.mkdir(parents=True, exist_ok=True)
         lookup = None
+        photometry = np.random.default_rng([seed, index, 1])  # its own stream: the geometry does not depend on it
+        phase = photometry.uniform(0, 2 * math.pi)
         for t in range(config.frames):
             image, ids = render_frame(spec, t)
             if lookup is None:
                 lookup = _visible_first(ids, len(spec.objects))
+            image = photometric_changes(image, config, t, photometry, phase)
             Image.fromarray(image).save(image_dir / f"{t:05d}.jpg", quality=config.jpeg_quality)
             write_mask(mask_dir / f"{t:05d}.png", lookup[ids])
         names.append(spec.name)
