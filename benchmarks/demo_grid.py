@@ -7,7 +7,7 @@ every ``--checkpoints`` entry (demo runs, e.g. ``<out>/runs/ino/checkpoints/step
 demo's protocol otherwise (block 6, top-k 5, first + 10 previous frames, radius 12); ``--brightness-drift``,
 ``--max-blur`` and ``--frame-noise`` add the generator's photometric changes; ``--davis-root DIR`` scores that
 DAVIS-layout folder instead (first ``--max-frames`` frames, as ``ino demo --davis-root`` does). The README's
-"where the gap goes" table under ``ino demo`` was measured with it:
+"where the synthetic gap goes" tables under ``ino demo`` were measured with it:
 
     OMP_NUM_THREADS=1 python benchmarks/demo_grid.py --out /tmp/demo-grid --short-sides 352,528 \
         --checkpoints demo-output/runs/ino/checkpoints/step-00000921.pt

@@ -58,7 +58,7 @@ def plot_sequence_scores(
     axes.set_xlabel("J&F-Mean")
     axes.set_title(title)
     if len(series) > 1:
-        axes.legend(loc="lower right", fontsize=8)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(series), fontsize=8)  # clear of bars
     return save_figure(figure, path, dpi=110)
 
 

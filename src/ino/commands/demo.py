@@ -22,7 +22,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sequences", type=int, default=6, help="synthetic benchmark sequences")
     parser.add_argument("--frames", type=int, default=20, help="frames per synthetic sequence")
-    parser.add_argument("--davis_short_side", "--davis-short-side", type=int, default=240)
+    parser.add_argument("--davis_short_side", "--davis-short-side", type=int, default=480, help="DAVIS 480p: native")
     parser.add_argument("--davis_max_frames", "--davis-max-frames", type=int | None, default=30)
     parser.add_argument(
         "--which", default="teacher", help="trained weights to propagate with: teacher (default) or student"
