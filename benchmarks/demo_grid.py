@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from ino.data.synthetic import SynthConfig, write_benchmark
+from ino.data.synthetic import write_benchmark
 from ino.demo import (
     DemoSettings,
     propagation_config,
@@ -49,15 +49,9 @@ def main() -> None:
     out = Path(args.out)
     settings = DemoSettings(seed=args.seed)
     root, max_frames = (Path(args.davis_root), args.max_frames) if args.davis_root else (out / "synth", None)
-    frames = SynthConfig(
-        height=settings.synth_height,
-        width=settings.synth_width,
-        frames=settings.synth_frames,
-        brightness_drift=args.brightness_drift,
-        max_blur=args.max_blur,
-        frame_noise=args.frame_noise,
-    )
     if not args.davis_root:
+        photometric = {"brightness_drift": args.brightness_drift, "max_blur": args.max_blur}
+        frames = settings.synth_config(**photometric, frame_noise=args.frame_noise)
         write_benchmark(root, settings.synth_sequences, frames, settings.seed)
     videos = small_copies(training_videos(None), out / "clips", settings.train_short_side)
     recipe = training_config(videos, out / "run", out / "cache", args.seed, 1)

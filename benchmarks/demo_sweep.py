@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ino.data.synthetic import SynthConfig, write_benchmark
+from ino.data.synthetic import write_benchmark
 from ino.demo import (
     DEMO_TRAINING,
     DemoSettings,
@@ -61,8 +61,7 @@ def main() -> None:
     settings = DemoSettings()
     short_side = args.short_side or settings.synth_short_side
     synth = out / "synth"
-    frames = SynthConfig(height=settings.synth_height, width=settings.synth_width, frames=settings.synth_frames)
-    write_benchmark(synth, settings.synth_sequences, frames, settings.seed)
+    write_benchmark(synth, settings.synth_sequences, settings.synth_config(), settings.seed)
     videos = small_copies(training_videos(args.videos), out / "clips", settings.train_short_side)
     config = training_config(videos, out / "run", out / "cache", args.seed, args.steps)
     if args.every:

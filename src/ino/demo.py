@@ -26,6 +26,7 @@ import torch
 
 from ino.config import TrainConfig, from_dict
 from ino.data.sources import VIDEO_SUFFIXES
+from ino.data.synthetic import SynthConfig, write_benchmark
 from ino.errors import InoError
 from ino.evaluate import Evaluation, evaluate
 from ino.features import FeatureExtractor
@@ -110,6 +111,10 @@ class DemoSettings:
     min_steps: int = 10
     reserve_s: float = 20.0
     train_short_side: int = 144
+
+    def synth_config(self, **changes: Any) -> SynthConfig:
+        """The synthetic benchmark's generator settings (``changes``: other difficulty knobs, e.g. photometric)."""
+        return SynthConfig(height=self.synth_height, width=self.synth_width, frames=self.synth_frames, **changes)
 
 
 @dataclass
@@ -284,7 +289,6 @@ def _step_seconds(run_dir: Path) -> float:
 
 def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
     """Run the whole demo into ``settings.out`` and return its numbers (the report is written by the caller)."""
-    from ino.data.synthetic import SynthConfig, write_benchmark
     from ino.train import train
 
     started = time.perf_counter()
@@ -301,8 +305,7 @@ def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
 
     mark = time.perf_counter()
     synth_root = out / "synth"
-    synth = SynthConfig(height=settings.synth_height, width=settings.synth_width, frames=settings.synth_frames)
-    write_benchmark(synth_root, settings.synth_sequences, synth, settings.seed)
+    write_benchmark(synth_root, settings.synth_sequences, settings.synth_config(), settings.seed)
     timings["synth"] = time.perf_counter() - mark
     benchmarks: dict[str, tuple[Path, int, int | None]] = {"synthetic": (synth_root, settings.synth_short_side, None)}
     if settings.davis_root:
@@ -320,19 +323,18 @@ def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
 
     base = training_config(videos, out / "runs" / "sizing", cache, settings.seed, 1)
     patch = base.model.patch_size
-    protocols = {name: asdict(propagation_config(settings, side, patch)) for name, (_, side, _) in benchmarks.items()}
+    configs = {name: propagation_config(settings, side, patch) for name, (_, side, _) in benchmarks.items()}
+    protocols = {name: asdict(config) for name, config in configs.items()}
     result = DemoResult(settings, [str(v) for v in videos], 0, step_s, 0.0, 0.0, "", "", protocols)
     mark = time.perf_counter()
-    for name, (root, side, frames) in benchmarks.items():
-        config = propagation_config(settings, side, patch)
-        result.ceiling[name] = score_ceiling(root, out / "predictions" / "ceiling" / name, config, frames)
+    for name, (root, _, frames) in benchmarks.items():
+        result.ceiling[name] = score_ceiling(root, out / "predictions" / "ceiling" / name, configs[name], frames)
         log(f"grid ceiling, {name}: J&F-Mean {result.ceiling[name].global_scores['J&F-Mean']:.4f}")
     timings["ceiling"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    for name, (root, side, frames) in benchmarks.items():
-        config = propagation_config(settings, side, patch)
+    for name, (root, _, frames) in benchmarks.items():
         result.random[name], _ = score_backbone(random_backbone(base), root, out / "predictions" / "random" / name,
-                                                config, frames)  # fmt: skip
+                                                configs[name], frames)  # fmt: skip
         log(f"random init, {name}: J&F-Mean {result.random[name].global_scores['J&F-Mean']:.4f}")
     propagation_s = time.perf_counter() - mark
     timings["propagate_random"] = propagation_s
@@ -358,9 +360,9 @@ def run_demo(settings: DemoSettings, log: Any = print) -> DemoResult:
 
     mark = time.perf_counter()
     model = load_backbone(trained.checkpoint, which=settings.which)
-    for name, (root, side, frames) in benchmarks.items():
-        config_p = propagation_config(settings, side, patch)
-        result.trained[name], _ = score_backbone(model, root, out / "predictions" / "trained" / name, config_p, frames)
+    for name, (root, _, frames) in benchmarks.items():
+        predictions = out / "predictions" / "trained" / name
+        result.trained[name], _ = score_backbone(model, root, predictions, configs[name], frames)
         log(f"trained, {name}: J&F-Mean {result.trained[name].global_scores['J&F-Mean']:.4f}")
     timings["propagate_trained"] = time.perf_counter() - mark
     result.timings = timings
