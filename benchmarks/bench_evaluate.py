@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ino.baselines import write_first_frame_baseline
 from ino.data.davis import DavisLayout, read_mask, write_mask
 from ino.data.synthetic import RESOLUTION, SynthConfig, write_benchmark
-from ino.evaluate import evaluate
+from ino.evaluation.scorer import evaluate
+from ino.propagation.baselines import write_first_frame_baseline
 
 OFFICIAL_MS_PER_FRAME_OBJECT = 22.0
 

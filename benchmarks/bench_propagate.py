@@ -1,9 +1,9 @@
-"""Speed and peak memory of label propagation: the tiled engine against the dense spec formulation.
+"""Speed and peak memory of label propagation: the tiled engine against the dense textbook formulation.
 
 Both run on the same seeded random features (one (C, h, w) map per frame, generated lazily) at a preset's
 settings, each in its own child process so that peak resident memory (ru_maxrss minus the resident size
 before the run) belongs to one method only; on CUDA the allocator's peak is reported instead. The dense
-version is spec §7 as written: an (n_ctx * hw, hw) affinity times an (hw, hw) window mask, top-k along the
+version is docs/method.md §7.4 as written: an (n_ctx * hw, hw) affinity times an (hw, hw) window mask, top-k along the
 key axis, column normalisation, one matrix product with the context labels.
 
     python benchmarks/bench_propagate.py                    # 480p grid 60x106, C=384, 10 frames (~2 min)
@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ino.propagate import PRESETS, LabelPropagator, PropagationConfig
+from ino.propagation.engine import LabelPropagator
+from ino.propagation.presets import PRESETS, PropagationConfig
 
 
 def frame_features(args: argparse.Namespace, device: torch.device) -> Iterator[torch.Tensor]:
@@ -59,7 +60,7 @@ def run_engine(args: argparse.Namespace, config: PropagationConfig, device: torc
 
 
 def run_dense(args: argparse.Namespace, config: PropagationConfig, device: torch.device) -> list[float]:
-    """Spec §7.4 with dense matrices (single chain, DAVIS): the formulation the engine replaces."""
+    """docs/method.md §7.4 with dense matrices (single chain, DAVIS): the formulation the engine replaces."""
     h, w = args.height, args.width
     rows = torch.arange(h, device=device).repeat_interleave(w)
     cols = torch.arange(w, device=device).repeat(h)

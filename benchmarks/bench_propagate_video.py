@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from ino.data.davis import read_frame
-from ino.features import FeatureExtractor, map_frames
 from ino.models.weights import load_backbone
-from ino.propagate import PRESETS, LabelPropagator, labels_to_mask, target_size
+from ino.propagation.api import VideoPropagator
+from ino.propagation.features import map_frames
+from ino.propagation.presets import PRESETS, target_size
 
 DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis-dev" / "JPEGImages" / "480p"
 
@@ -54,8 +55,8 @@ def main() -> None:
     device = torch.device(args.device)
     config = dataclasses.replace(PRESETS["ino-davis"], feature_dtype=args.feature_dtype, chunk_size=args.chunk_size)
     batch_size = args.batch_size or (16 if device.type == "cuda" else 1)
-    extractor = FeatureExtractor(load_backbone("random"), config, device=device, batch_size=batch_size)
-    propagator = LabelPropagator(config, device)
+    propagator = VideoPropagator(load_backbone("random"), config, device=device, batch_size=batch_size)
+    assert propagator.extractor is not None
     original_hw, target_hw = (480, 854), target_size(480, 854, config)
     first = np.zeros(original_hw, dtype=np.uint8)
     first[100:300, 200:500] = 1
@@ -64,15 +65,14 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
-    stream = extractor(frames(args.frames))
+    stream = propagator.extractor(frames(args.frames))
     for t in range(args.frames):
         tick = time.perf_counter()
         features = next(stream)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         tock = time.perf_counter()
-        soft = propagator.step(features, first if t == 0 else None)
-        labels_to_mask(soft, target_hw, original_hw, config)
+        propagator.step_features(features, first if t == 0 else None)
         timings["features"] += tock - tick
         timings["propagation+output"] += time.perf_counter() - tock
     total = time.perf_counter() - started

@@ -1,8 +1,9 @@
 """Training throughput at the paper's settings: clips/s of the model step, of the data loader, and peak memory.
 
-The model step is INO's (teacher forward on L global crops per clip, student forward on the masked global crops
-and L x M local crops, the three losses, backward, per-parameter clipping, AdamW, EMA), timed stage by stage on
-random crops so that data loading cannot hide in it. The loader is timed separately on real clips (decode +
+The model step is INO's own (:meth:`ino.training.meta_arch.InoMetaArch.train_step`: teacher forward on L global
+crops per clip, student forward on the masked global crops and L x M local crops, the three losses, backward,
+per-parameter clipping, AdamW, EMA), timed stage by stage (its ``timings``) on random crops so that data loading
+cannot hide in it. The loader is timed separately on real clips (decode +
 multi-crop augmentation in worker processes). A step is masked half of the time in training; both kinds are
 timed here.
 
@@ -18,80 +19,33 @@ import resource
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ino.config import TrainConfig
+from ino.configs.schema import TrainConfig
 from ino.data.augment import MultiCropAugment
 from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
-from ino.losses import InoLoss
-from ino.masking import random_shared_mask
-from ino.models.network import build_network
-from ino.models.teacher import ema_update, make_teacher
-from ino.schedules import clip_gradients_per_parameter
-from ino.train import _param_groups
+from ino.training.meta_arch import InoMetaArch, StepSchedule
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_model(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    config = TrainConfig()
-    torch.manual_seed(0)
-    student = build_network(args.arch, args.patch_size, drop_path=0.1).to(device)
-    teacher = make_teacher(student)
-    loss_fn = InoLoss(config.model.out_dim).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(student), lr=1e-4, fused=device.type == "cuda")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[args.precision]
-    b, frames, m, g, s = args.batch_size, 4, 8, 224, 64
-    grid = g // args.patch_size
-    stages = dict.fromkeys(("teacher forward", "student forward", "losses", "backward", "clip+AdamW+EMA"), 0.0)
-    timed_steps = 0
+    """Seconds per step of each stage, the mean over ``args.steps`` steps (half masked) after one warm-up step."""
+    config = TrainConfig.from_dict(
+        {"model": {"arch": args.arch, "patch_size": args.patch_size}, "optim": {"precision": args.precision}}
+    )
+    meta = InoMetaArch(config, device)
+    b, frames, m, g, s = args.batch_size, config.clips.clip_len, config.augment.n_local, 224, 64
+    schedule = StepSchedule(lr=1e-4, weight_decay=0.04, teacher_momentum=0.996)
     for step in range(args.steps + 1):
-        globals_ = torch.randn(frames * b, 3, g, g, device=device)
-        locals_ = torch.randn(frames * m * b, 3, s, s, device=device)
-        mask = random_shared_mask(np.random.default_rng(step), grid * grid, prob=1.0 if step % 2 else 0.0)
-        mask = mask.to(device)
-        index = mask.nonzero().squeeze(1) if mask.any() else None
-        student_mask = mask.expand(frames * b, -1) if mask.any() else None
-        marks = [time.perf_counter()]
-
-        def mark(marks: list[float] = marks) -> None:
-            sync(device)
-            marks.append(time.perf_counter())
-
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            with torch.no_grad():
-                t_out = teacher(globals_, None, None, index)
-            mark()
-            s_out = student(globals_, locals_, student_mask, index)
-            mark()
-        c = t_out.global_cls.shape[-1]
-        patches = (None, None)
-        if index is not None:
-            patches = (t_out.patches.view(frames, b, -1, c), s_out.patches.view(frames, b, -1, c))
-        loss, _ = loss_fn(
-            t_out.global_cls.view(frames, b, c), s_out.global_cls.view(frames, b, c),
-            s_out.local_cls.view(frames, m, b, c), *patches,
-        )  # fmt: skip
-        mark()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        mark()
-        clip_gradients_per_parameter(student.parameters(), 3.0)
-        optimizer.step()
-        ema_update(teacher, student, 0.996)
-        mark()
-        if step == 0:  # warm-up (allocator, kernels)
-            continue
-        timed_steps += 1
-        for name, start, stop in zip(stages, marks, marks[1:], strict=False):
-            stages[name] += stop - start
-    return {name: seconds / timed_steps for name, seconds in stages.items()}
+        if step == 1:
+            meta.timings = {}  # after the warm-up step (allocator, kernels)
+        config.masking.prob = float(step % 2)  # masked and unmasked steps alternate
+        global_crops = torch.randn(b, frames, 3, g, g)
+        local_crops = torch.randn(b, frames, m, 3, s, s)
+        meta.train_step(global_crops, local_crops, step, schedule)
+    assert meta.timings is not None
+    return {stage: seconds / args.steps for stage, seconds in meta.timings.items()}
 
 
 def time_loader(args: argparse.Namespace) -> tuple[float, int] | None:

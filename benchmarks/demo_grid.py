@@ -1,13 +1,13 @@
 """How much of the demo's random-init vs trained gap is the feature grid? J&F of both, and of the grid ceiling.
 
 Writes the synthetic benchmark of ``ino demo`` (6 x 20 frames, 320x180, seed 0) and, for each ``--short-sides``
-entry, scores (a) the grid ceiling (:mod:`ino.grid_ceiling`: the ground truth itself through the feature grid,
-what perfect correspondences would score), (b) the random-init backbone of the demo recipe and (c) the teacher of
-every ``--checkpoints`` entry (demo runs, e.g. ``<out>/runs/ino/checkpoints/step-*.pt`` of ``ino demo``), with the
-demo's protocol otherwise (block 6, top-k 5, first + 10 previous frames, radius 12); ``--brightness-drift``,
+entry, scores (a) the grid ceiling (:mod:`ino.propagation.grid_ceiling`: the ground truth itself through the feature
+grid, what perfect correspondences would score), (b) the random-init backbone of the demo recipe and (c) the teacher
+of every ``--checkpoints`` entry (demo runs, e.g. ``<out>/runs/ino/checkpoints/step-*.pt`` of ``ino demo``), with
+the demo's protocol otherwise (block 6, top-k 5, first + 10 previous frames, radius 12); ``--brightness-drift``,
 ``--max-blur`` and ``--frame-noise`` add the generator's photometric changes; ``--davis-root DIR`` scores that
-DAVIS-layout folder instead (first ``--max-frames`` frames, as ``ino demo --davis-root`` does). The README's
-"where the synthetic gap goes" tables under ``ino demo`` were measured with it:
+DAVIS-layout folder instead (first ``--max-frames`` frames, as ``ino demo --davis-root`` does). The "where the
+synthetic gap goes" tables of docs/experiments.md were measured with it:
 
     OMP_NUM_THREADS=1 python benchmarks/demo_grid.py --out /tmp/demo-grid --short-sides 352,528 \
         --checkpoints demo-output/runs/ino/checkpoints/step-00000921.pt
@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from ino.data.synthetic import write_benchmark
-from ino.demo import (
-    DemoSettings,
+from ino.demo.run import (
+    DemoConfig,
     propagation_config,
     random_backbone,
     score_backbone,
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=30, help="with --davis-root: first N frames (demo: 30)")
     args = parser.parse_args()
     out = Path(args.out)
-    settings = DemoSettings(seed=args.seed)
+    settings = DemoConfig(seed=args.seed)
     root, max_frames = (Path(args.davis_root), args.max_frames) if args.davis_root else (out / "synth", None)
     if not args.davis_root:
         photometric = {"brightness_drift": args.brightness_drift, "max_blur": args.max_blur}

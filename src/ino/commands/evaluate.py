@@ -1,31 +1,42 @@
-"""``ino evaluate``: DAVIS-2017 semi-supervised J&F of a results folder."""
+"""``ino evaluate``: DAVIS-2017 semi-supervised J&F of a results folder (never imports torch)."""
 
 from __future__ import annotations
 
-from jsonargparse import ArgumentParser, Namespace
+import argparse
+from typing import TYPE_CHECKING
+
+from ino.commands._args import comma_list, positive_int
+
+if TYPE_CHECKING:
+    from ino.evaluation.scorer import Evaluation
 
 SUMMARY = "score predictions with DAVIS J&F"
+DESCRIPTION = "Score DAVIS-format predictions with the DAVIS-2017 semi-supervised J&F (docs/evaluation.md)."
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(description="Score DAVIS-format predictions with the DAVIS-2017 semi-supervised J&F.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--davis-root", required=True, help="DAVIS-layout folder with Annotations/<resolution>/")
     parser.add_argument("--results", required=True, help="folder of <sequence>/<frame>.png predictions")
     parser.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt (every sequence when absent)")
     parser.add_argument("--resolution", default="480p", help="resolution folder name, e.g. 480p")
-    parser.add_argument("--sequences", default=None, help="comma-separated subset of sequences")
+    parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated subset of sequences")
     parser.add_argument("--out", default=None, help="where to write CSV/JSON/PNG (default: --results)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="threads (default: CPU count)")
     parser.add_argument("--allow-missing", action="store_true", help="score missing prediction frames as empty")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
-def run(args: Namespace) -> None:
-    from ino.evaluate import evaluate
-    from ino.evaluation_report import print_and_write
+def print_and_write(evaluation: Evaluation, out: str, set_name: str) -> None:
+    """The official tables on stdout, then the files written (``ino evaluate`` and ``ino propagate --evaluate``)."""
+    from ino.evaluation.report import format_tables, write_outputs
 
-    sequences = [s for s in args.sequences.split(",") if s] if args.sequences else None
+    print(format_tables(evaluation, set_name))
+    paths = write_outputs(evaluation, out, set_name)
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+
+
+def run(args: argparse.Namespace) -> None:
+    from ino.evaluation.scorer import evaluate
+
     evaluation = evaluate(
         args.davis_root,
         args.results,
@@ -33,7 +44,7 @@ def run(args: Namespace) -> None:
         resolution=args.resolution,
         workers=args.workers,
         allow_missing=args.allow_missing,
-        sequences=sequences,
+        sequences=args.sequences,
         progress=not args.quiet,
     )
     print_and_write(evaluation, args.out or args.results, args.set)

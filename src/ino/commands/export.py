@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from jsonargparse import ArgumentParser, Namespace
+import argparse
 
 SUMMARY = "export the student or teacher backbone of a training checkpoint to safetensors"
+DESCRIPTION = "Write a training checkpoint's backbone (no head) as safetensors + JSON."
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(description="Write a training checkpoint's backbone (no head) as safetensors + JSON.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a checkpoints/step-*.pt file or a run folder (newest)")
     parser.add_argument("--out", required=True, help="output .safetensors path")
-    parser.add_argument("--which", default="student", help="student (INO's inference default) or teacher")
-    return parser
+    parser.add_argument(
+        "--which", choices=("student", "teacher"), default="student", help="INO's inference uses the student"
+    )
 
 
-def run(args: Namespace) -> None:
+def run(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from ino.checkpoint import latest_checkpoint
     from ino.errors import InoError
     from ino.models.weights import load_backbone, save_backbone
+    from ino.training.checkpoint import latest_checkpoint
 
     source = Path(args.checkpoint)
     if source.is_dir():

@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-from jsonargparse import ArgumentParser, Namespace
+import argparse
+
+from ino.commands._args import non_negative_int, positive_float, positive_int
 
 SUMMARY = "transcode training videos once (short side, short GOP) for fast clip decoding"
+DESCRIPTION = (
+    "Re-encode every video under --src (a folder, glob, or csv/txt list) into --dst with libx264: short side at "
+    "most --short-side, a keyframe every --keyframe-interval frames. Resumable: outputs made with the same settings "
+    "are skipped. Bad inputs are reported, never fatal (see dst/prepare-report.json)."
+)
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        description="Re-encode every video under --src (a folder, glob, or csv/txt list) into --dst with libx264: "
-        "short side at most --short-side, a keyframe every --keyframe-interval frames. Resumable: outputs made "
-        "with the same settings are skipped. Bad inputs are reported, never fatal (see dst/prepare-report.json)."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", required=True, help="folder of videos, glob pattern, or csv/txt list of paths")
     parser.add_argument("--dst", required=True, help="output folder; relative paths under --src are mirrored")
-    parser.add_argument("--short-side", type=int, default=320, help="largest short side in pixels (never upscaled)")
-    parser.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: native)")
-    parser.add_argument("--keyframe-interval", type=int, default=8, help="frames between keyframes (seek cost)")
-    parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (lower = larger, better)")
+    parser.add_argument("--short-side", type=positive_int, default=320, help="largest short side (never upscaled)")
+    parser.add_argument("--fps", type=positive_float, default=None, help="resample to this rate (default: native)")
+    parser.add_argument("--keyframe-interval", type=positive_int, default=8, help="frames between keyframes")
+    parser.add_argument("--crf", type=non_negative_int, default=23, help="x264 constant rate factor (lower = better)")
     parser.add_argument("--preset", default="veryfast", help="x264 preset (slower = smaller files)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+    parser.add_argument("--workers", type=positive_int, default=None, help="processes (default: CPU count)")
 
 
-def run(args: Namespace) -> None:
-    from ino.prepare import REPORT_NAME, PrepareSettings, prepare
+def run(args: argparse.Namespace) -> None:
+    from ino.data.transcode import REPORT_NAME, TranscodeConfig, prepare
 
-    settings = PrepareSettings(args.short_side, args.fps, args.keyframe_interval, args.crf, args.preset)
-    report = prepare(args.src, args.dst, settings, workers=args.workers, progress=not args.quiet)
+    config = TranscodeConfig(args.short_side, args.fps, args.keyframe_interval, args.crf, args.preset)
+    report = prepare(args.src, args.dst, config, workers=args.workers, progress=not args.quiet)
     counts = report.counts
     print(
         f"transcoded {counts['done']}, already done {counts['skipped']}, failed {counts['failed']}, "

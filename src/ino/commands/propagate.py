@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
-from jsonargparse import ArgumentParser, Namespace
-
+from ino.commands._args import comma_list, non_negative_int, positive_float, positive_int
+from ino.configs.schema import PATCH_SIZES, VIT_ARCHS
 from ino.errors import InoError
+from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, LABEL_DOWNSAMPLING, PRESETS, PropagationConfig
 
 SUMMARY = "segment objects through videos by label propagation (DAVIS, YouTube-VOS, any video)"
+DESCRIPTION = (
+    "Propagate first-frame masks through videos with a ViT's patch features (INO protocol; docs/propagation.md). "
+    "Give exactly one of --davis-root, --ytvos-root or --video."
+)
 
-#: protocol knobs exposed as options; None keeps the preset's value.
+#: protocol knobs exposed as options: (type, choices, help); None keeps the preset's value
 _OVERRIDES = {
-    "topk": (int, "affinities kept per query, over all context frames jointly"),
-    "n_last_frames": (int, "previous frames in the context, besides the first frame"),
-    "radius": (int, "half side of the square neighbourhood window, in feature cells"),
-    "temperature": (float, "affinity temperature"),
-    "label_downsampling": (str, "first-frame label to the grid: bilinear (INO) or nearest (DINO)"),
-    "feature_block": (int, "0-based transformer block whose output (through the final norm) is the feature"),
-    "feature_dtype": (str, "float32, float16 or bfloat16 features (half precision: on CUDA)"),
-    "chunk_size": (int, "query cells per affinity tile (memory vs speed; results do not change)"),
+    "topk": (positive_int, None, "affinities kept per query, over all context frames jointly"),
+    "n_last_frames": (non_negative_int, None, "previous frames in the context, besides the first frame"),
+    "radius": (non_negative_int, None, "half side of the square neighbourhood window, in feature cells"),
+    "temperature": (positive_float, None, "affinity temperature"),
+    "label_downsampling": (str, LABEL_DOWNSAMPLING, "first-frame label to the grid: bilinear (INO), nearest (DINO)"),
+    "feature_block": (non_negative_int, None, "0-based transformer block whose output (+ final norm) is the feature"),
+    "feature_dtype": (str, FEATURE_DTYPES, "features' precision (half precision: on CUDA)"),
+    "chunk_size": (positive_int, None, "query cells per affinity tile (memory vs speed; results do not change)"),
 }
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        description="Propagate first-frame masks through videos with a ViT's patch features (INO protocol). "
-        "Give exactly one of --davis-root, --ytvos-root or --video."
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--davis-root", default=None, help="DAVIS-layout folder: writes <out>/<sequence>/*.png")
     parser.add_argument("--ytvos-root", default=None, help="YouTube-VOS split folder (valid/): writes Annotations.zip")
     parser.add_argument("--all-frames", default=None, help="YouTube-VOS valid_all_frames/ folder (every frame)")
@@ -37,33 +39,31 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="weights file (INO/DINO/timm/safetensors) or 'random'")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
-        "--preset", default=None, help="ino-davis (default), ino-ytvos (default for YouTube-VOS), dino-davis"
+        "--preset", choices=sorted(PRESETS), default=None, help="default: ino-davis (ino-ytvos for YouTube-VOS)"
     )
-    parser.add_argument("--which", default=None, help="checkpoint entry: student (INO default) or teacher")
-    parser.add_argument("--arch", default=None, help="vit_tiny | vit_small | vit_base (inferred from files)")
-    parser.add_argument("--patch-size", type=int, default=None, help="8 or 16 (inferred from files)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a random backbone")
+    parser.add_argument("--which", choices=CHECKPOINT_KEYS, default=None, help="checkpoint entry (INO: student)")
+    parser.add_argument("--arch", choices=tuple(VIT_ARCHS), default=None, help="inferred from weight files")
+    parser.add_argument("--patch-size", type=int, choices=PATCH_SIZES, default=None, help="inferred from files")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of a random backbone")
     parser.add_argument("--set", default="val", help="DAVIS ImageSets/2017/<set>.txt")
     parser.add_argument("--resolution", default="480p", help="DAVIS resolution folder")
-    parser.add_argument("--sequences", default=None, help="comma-separated DAVIS sequences / YouTube-VOS videos")
+    parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated sequences / videos")
     parser.add_argument("--scale-size", type=int, default=None, help="short side in pixels; -1 = native size")
-    parser.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each sequence")
-    for name, (kind, text) in _OVERRIDES.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="only the first N frames of each")
+    for name, (kind, choices, text) in _OVERRIDES.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None, help=text)
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
-    parser.add_argument("--batch-size", type=int, default=None, help="frames per backbone pass (default 8 GPU, 1 CPU)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="frames per backbone pass (8 GPU, 1 CPU)")
     parser.add_argument("--evaluate", action="store_true", help="score the DAVIS results with J&F afterwards")
-    parser.add_argument("--workers", type=int, default=None, help="scoring threads (default: CPU count)")
-    parser.add_argument("--fps", type=float, default=None, help="overlay video frame rate (default: the video's)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser
+    parser.add_argument("--workers", type=positive_int, default=None, help="scoring threads (default: CPU count)")
+    parser.add_argument("--fps", type=positive_float, default=None, help="overlay video frame rate (default: video's)")
 
 
-def _config(args: Namespace):  # type: ignore[no-untyped-def]
-    from ino.video_propagation import resolve_config
+def _config(args: argparse.Namespace) -> tuple[str, PropagationConfig]:
+    from ino.propagation.presets import resolve_config
 
     preset = args.preset or ("ino-ytvos" if args.ytvos_root else "ino-davis")
-    overrides = {name: args[name] for name in _OVERRIDES if args[name] is not None}
+    overrides: dict[str, object] = {name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None}
     if args.which is not None:
         overrides["checkpoint_key"] = args.which
     if args.scale_size is not None:
@@ -71,7 +71,7 @@ def _config(args: Namespace):  # type: ignore[no-untyped-def]
     return preset, resolve_config(preset, **overrides)
 
 
-def _settings(args: Namespace, preset: str, config: object, source: str) -> dict[str, object]:
+def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, source: str) -> dict[str, object]:
     """What a results folder depends on: the backbone (file identity included) and the protocol."""
     settings: dict[str, object] = {"backbone": source, "preset": preset, "config": dataclasses.asdict(config)}
     path = Path(args.checkpoint)
@@ -81,57 +81,50 @@ def _settings(args: Namespace, preset: str, config: object, source: str) -> dict
     return settings
 
 
-def run(args: Namespace) -> None:
+def run(args: argparse.Namespace) -> None:
     import torch
 
-    from ino.features import FeatureExtractor, default_device
-    from ino.propagation_jobs import propagate_davis, propagate_video_file, propagate_ytvos
-    from ino.video_propagation import load_propagation_backbone
+    from ino.data.davis import YtvosLayout
+    from ino.propagation.api import VideoPropagator, load_propagation_backbone
+    from ino.propagation.features import default_device
+    from ino.propagation.runs import propagate_davis, propagate_video_file, propagate_ytvos
 
-    modes = [name for name in ("davis_root", "ytvos_root", "video") if args[name]]
+    modes = [name for name in ("davis_root", "ytvos_root", "video") if getattr(args, name)]
     if len(modes) != 1:
         raise InoError("give exactly one of --davis-root, --ytvos-root or --video")
     if args.video and not args.mask:
         raise InoError("--video needs --mask, the first frame's mask PNG")
     if args.evaluate and not args.davis_root:
         raise InoError("--evaluate scores DAVIS results; YouTube-VOS is scored by its evaluation server")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InoError(f"--max-frames must be >= 1, got {args.max_frames}")
     preset, config = _config(args)
     model = load_propagation_backbone(
-        "random" if args.checkpoint == "random" else args.checkpoint,
-        config,
-        arch=args.arch,
-        patch_size=args.patch_size,
-        seed=args.seed,
+        args.checkpoint, config, arch=args.arch, patch_size=args.patch_size, seed=args.seed
     )
     device = torch.device(args.device) if args.device else default_device()
     batch_size = args.batch_size or (8 if device.type == "cuda" else 1)
-    extractor = FeatureExtractor(model, config, device=device, batch_size=batch_size)
+    propagator = VideoPropagator(model, config, device=device, batch_size=batch_size)
     settings = _settings(args, preset, config, model.source)
     progress = not args.quiet
-    sequences = [s for s in args.sequences.split(",") if s] if args.sequences else None
     print(f"backbone {model.source} ({model.arch}/{model.patch_size}), preset {preset}, device {device}")
     out = Path(args.out)
     if args.video:
         paths = propagate_video_file(
-            args.video, args.mask, out, extractor, max_frames=args.max_frames, fps=args.fps, progress=progress
+            args.video, args.mask, out, propagator, max_frames=args.max_frames, fps=args.fps, progress=progress
         )
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     elif args.ytvos_root:
-        archive = propagate_ytvos(
-            args.ytvos_root, out, extractor, settings, all_frames=args.all_frames, videos=sequences, progress=progress
-        )
+        layout = YtvosLayout(args.ytvos_root, args.all_frames)
+        archive = propagate_ytvos(layout, out, propagator, settings, videos=args.sequences, progress=progress)
         print(f"wrote {out / 'Annotations'} and {archive}")
     else:
         names = propagate_davis(
             args.davis_root,
             out,
-            extractor,
+            propagator,
             settings,
             set_name=args.set,
             resolution=args.resolution,
-            sequences=sequences,
+            sequences=args.sequences,
             max_frames=args.max_frames,
             progress=progress,
         )
@@ -140,9 +133,9 @@ def run(args: Namespace) -> None:
             _evaluate(args, names)
 
 
-def _evaluate(args: Namespace, names: list[str]) -> None:
-    from ino.evaluate import evaluate
-    from ino.evaluation_report import print_and_write
+def _evaluate(args: argparse.Namespace, names: list[str]) -> None:
+    from ino.commands.evaluate import print_and_write
+    from ino.evaluation.scorer import evaluate
 
     evaluation = evaluate(
         args.davis_root,

@@ -2,48 +2,49 @@
 
 from __future__ import annotations
 
-from jsonargparse import ArgumentParser, Namespace
+import argparse
 
-from ino.errors import InoError
+from ino.commands._args import int_at_least, non_negative_float, non_negative_int, positive_int, unit_interval_open
 
 SUMMARY = "generate a synthetic DAVIS-format benchmark"
+DESCRIPTION = "Generate a synthetic DAVIS-2017-layout benchmark (deterministic; docs/experiments.md uses it)."
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(description="Generate a synthetic DAVIS-2017-layout benchmark (deterministic).")
+def _object_count(text: str) -> int:
+    value = positive_int(text)
+    if value > 254:
+        raise argparse.ArgumentTypeError(f"must be <= 254 (ids 1..254 fit a DAVIS mask; 255 is void), got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output DAVIS-layout folder")
-    parser.add_argument("--sequences", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--height", type=int, default=180)
-    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--sequences", type=positive_int, default=8)
+    parser.add_argument("--frames", type=int_at_least(3), default=24, help="frames per sequence (>= 3)")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--height", type=int_at_least(16), default=180)
+    parser.add_argument("--width", type=int_at_least(16), default=320)
     parser.add_argument("--baseline-out", default=None, help="also write first-frame-copy predictions here")
     # difficulty knobs (see ino.data.synthetic.SynthConfig)
-    parser.add_argument("--min-objects", type=int, default=2, help="objects per sequence, at least")
-    parser.add_argument("--max-objects", type=int, default=4, help="objects per sequence, at most")
-    parser.add_argument("--max-speed", type=float, default=4.0, help="object speed, pixels per frame")
-    parser.add_argument("--max-rotation-deg", type=float, default=4.0, help="object rotation, degrees per frame")
-    parser.add_argument("--max-scale-rate", type=float, default=0.015, help="object growth/shrink per frame")
-    parser.add_argument("--background-speed", type=float, default=1.5, help="background pan, pixels per frame")
-    parser.add_argument("--brightness-drift", type=float, default=0.0, help="peak relative brightness change (< 1)")
-    parser.add_argument("--max-blur", type=float, default=0.0, help="per-frame Gaussian blur sigma, at most (px)")
-    parser.add_argument("--frame-noise", type=float, default=0.0, help="fresh Gaussian noise per frame, sigma")
-    return parser
+    parser.add_argument("--min-objects", type=_object_count, default=2, help="objects per sequence, at least")
+    parser.add_argument("--max-objects", type=_object_count, default=4, help="objects per sequence, at most")
+    parser.add_argument("--max-speed", type=non_negative_float, default=4.0, help="object speed, pixels per frame")
+    parser.add_argument("--max-rotation-deg", type=non_negative_float, default=4.0, help="degrees per frame")
+    parser.add_argument("--max-scale-rate", type=non_negative_float, default=0.015, help="growth/shrink per frame")
+    parser.add_argument("--background-speed", type=non_negative_float, default=1.5, help="pan, pixels per frame")
+    parser.add_argument("--brightness-drift", type=unit_interval_open, default=0.0, help="peak relative change")
+    parser.add_argument("--max-blur", type=non_negative_float, default=0.0, help="per-frame blur sigma, at most (px)")
+    parser.add_argument("--frame-noise", type=non_negative_float, default=0.0, help="fresh noise per frame, sigma")
 
 
-def run(args: Namespace) -> None:
-    from ino.baselines import write_first_frame_baseline
+def run(args: argparse.Namespace) -> None:
     from ino.data.davis import DavisLayout
     from ino.data.synthetic import RESOLUTION, SynthConfig, write_benchmark
+    from ino.errors import InoError
+    from ino.propagation.baselines import write_first_frame_baseline
 
-    if args.sequences < 1 or args.frames < 3 or min(args.height, args.width) < 16:
-        raise InoError("--sequences must be >= 1, --frames >= 3, --height and --width >= 16")
-    if not 1 <= args.min_objects <= args.max_objects:
-        raise InoError("--min-objects and --max-objects must satisfy 1 <= min <= max")
-    if min(args.max_speed, args.max_rotation_deg, args.max_scale_rate, args.background_speed) < 0:
-        raise InoError("speeds, rotation and scale rate must be >= 0")
-    if not 0 <= args.brightness_drift < 1 or min(args.max_blur, args.frame_noise) < 0:
-        raise InoError("--brightness-drift must lie in [0, 1), --max-blur and --frame-noise must be >= 0")
+    if args.min_objects > args.max_objects:
+        raise InoError(f"--min-objects {args.min_objects} exceeds --max-objects {args.max_objects}")
     config = SynthConfig(
         height=args.height,
         width=args.width,

@@ -1,8 +1,8 @@
-"""INO's multi-crop augmentation (spec §2): per frame, one global crop and M local crops, all independently drawn.
+"""INO's multi-crop augmentation (docs/method.md §2): per frame one global and M local crops, each drawn anew.
 
 The authors' ``DataAugmentationDINO`` works on PIL images; here the same recipe runs on uint8 tensors with
 ``torchvision.transforms.v2``, cropping first so that the colour operations touch only the small crop (about
-135 ms per 4-frame clip per core, spec stack notes). Choices that keep it equal to the PIL reference:
+135 ms per 4-frame clip per core when the stack was chosen). Choices that keep it equal to the PIL reference:
 
 - RandomResizedCrop uses bicubic interpolation with ``antialias=True``: torch's antialiased bicubic is PIL's
   (a = -0.5, support scaled when downsampling); resizes agree to within one grey level.
@@ -11,7 +11,7 @@ The authors' ``DataAugmentationDINO`` works on PIL images; here the same recipe 
   crop size; at 64 px that matches PIL to about one grey level, where a 9-tap kernel cuts sigma-2 tails.
 - ColorJitter applies brightness, contrast, saturation and hue in a random order, as torchvision v1 did on PIL.
 
-Global crops get no flip and no photometric change in the authors' code (spec §0.2, ``global_aug="none"``); the
+Global crops get no flip and no photometric change in the authors' code (docs/method.md §2, ``global_aug="none"``); the
 paper's text also flips and jitters them (``global_aug="paper"``, with the local crops' flip and jitter settings).
 Local crops get, in order: RandomResizedCrop, flip, jitter (p 0.8), grayscale (p 0.2), blur (p 0.5), normalisation.
 
@@ -26,81 +26,14 @@ Randomness comes from torch's global RNG only (torchvision v2 draws every parame
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any
 
 import numpy as np
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from ino.configs.schema import AugmentConfig
 from ino.errors import InoError
-
-GLOBAL_AUGS = ("none", "paper")
-
-
-@dataclass(frozen=True)
-class MultiCropConfig:
-    """Crop sizes, scales and photometric settings; the defaults are the authors' (spec §2, §12).
-
-    ``jitter`` is ColorJitter's (brightness, contrast, saturation, hue), applied with probability ``jitter_p``;
-    ``blur_sigma`` bounds the uniformly drawn Gaussian sigma (= PIL radius). Scales are fractions of the frame
-    area. Sequences given as lists (YAML) are stored as tuples.
-    """
-
-    global_size: int = 224
-    local_size: int = 64
-    n_local: int = 8
-    global_scale: tuple[float, float] = (0.80, 0.95)
-    local_scale: tuple[float, float] = (0.05, 0.80)
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)
-    jitter_p: float = 0.8
-    grayscale_p: float = 0.2
-    blur_p: float = 0.5
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    global_aug: str = "none"
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, (list, tuple)):
-                try:
-                    object.__setattr__(self, f.name, tuple(float(v) for v in value))
-                except (TypeError, ValueError):
-                    raise InoError(f"bad augmentation configuration: {f.name} must be numbers, got {value!r}") from None
-        self._validate()
-
-    @classmethod
-    def with_threshold(cls, s: float, **overrides: Any) -> MultiCropConfig:
-        """The Fig. 5 ablation: local scale (0.05, s), global scale (s, 0.95); ``s = 0.8`` is the default."""
-        return cls(global_scale=(s, 0.95), local_scale=(0.05, s), **overrides)
-
-    def _validate(self) -> None:
-        b, c, s, h = self.jitter if len(self.jitter) == 4 else (-1.0,) * 4
-        checks = [
-            (all(isinstance(n, int) and n >= 1 for n in (self.global_size, self.local_size)), "crop sizes >= 1"),
-            (isinstance(self.n_local, int) and self.n_local >= 1, "n_local must be an integer >= 1"),
-            (_is_range(self.global_scale, 0.0, 1.0), "global_scale must satisfy 0 < lo <= hi <= 1"),
-            (_is_range(self.local_scale, 0.0, 1.0), "local_scale must satisfy 0 < lo <= hi <= 1"),
-            (_is_range(self.ratio, 0.0, math.inf), "ratio must satisfy 0 < lo <= hi"),
-            (_is_range(self.blur_sigma, 0.0, math.inf), "blur_sigma must satisfy 0 < lo <= hi"),
-            (all(0 <= p <= 1 for p in (self.flip_p, self.jitter_p, self.grayscale_p, self.blur_p)), "p in [0, 1]"),
-            (min(b, c, s) >= 0 and 0 <= h <= 0.5, "jitter is (brightness, contrast, saturation >= 0, 0 <= hue <= 0.5)"),
-            (len(self.mean) == 3 and len(self.std) == 3 and min(self.std) > 0, "mean, std: 3 values, std > 0"),
-            (self.global_aug in GLOBAL_AUGS, f"global_aug must be one of {GLOBAL_AUGS}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InoError(f"bad augmentation configuration: {message} (got {self})")
-
-
-def _is_range(pair: tuple[float, ...], low: float, high: float) -> bool:
-    """``low < lo <= hi <= high`` for a pair."""
-    return len(pair) == 2 and low < pair[0] <= pair[1] <= high
 
 
 class MultiCropAugment:
@@ -111,8 +44,8 @@ class MultiCropAugment:
     random parameter is shared across frames or crops, so the global crops of neighbouring frames are not aligned.
     """
 
-    def __init__(self, config: MultiCropConfig | None = None) -> None:
-        self.config = config = config or MultiCropConfig()
+    def __init__(self, config: AugmentConfig | None = None) -> None:
+        self.config = config = config or AugmentConfig()
         bicubic = v2.InterpolationMode.BICUBIC
         self.global_crop = v2.RandomResizedCrop(
             config.global_size, config.global_scale, config.ratio, interpolation=bicubic, antialias=True

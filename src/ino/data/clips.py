@@ -1,8 +1,9 @@
 """Training clips from a video collection: a cached clip index, a seeded sharded sampler, a dataset.
 
-INO cut clips with torchvision's ``VideoClips`` (spec §1): every window of 4 consecutive frames of the video
-resampled to 8 fps, 5 random distinct clips per video per epoch, shuffled together. Its RNG was the global torch
-one on every rank (spec §11.18), its cache ignored the file list (§1.6) and a decode error crashed the run (§11.13).
+INO cut clips with torchvision's ``VideoClips`` (docs/method.md §1): every window of 4 consecutive frames of the
+video resampled to 8 fps, 5 random distinct clips per video per epoch, shuffled together. Its RNG was the global
+torch one on every rank (docs/method.md §10.13), its cache ignored the file list (§10.26) and a decode error
+crashed the run (§10.14).
 Here the same clips are drawn from an explicit per-epoch generator, sharded without overlap, cached under a key of
 the files' sizes and modification times, and a clip that fails to decode is replaced by another one.
 
@@ -27,12 +28,12 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
+from ino.configs.schema import SAMPLINGS
 from ino.data.probes import ProbeTable, probe_all
 from ino.data.sources import ClipWarning, VideoList, list_videos
-from ino.data.videos import VideoInfo, _exact, read_frames, resampled_indices
+from ino.data.videos import VideoInfo, exact_fraction, read_frames, resampled_indices
 from ino.errors import InoError
 
-SAMPLINGS = ("fps", "stride")
 log = logging.getLogger(__name__)
 #: list_videos is re-exported: a training run names its sources and its clips through this one module.
 __all__ = ["ClipDataset", "ClipIndex", "ClipSampler", "ClipWarning", "VideoList", "list_videos", "make_loader"]
@@ -131,7 +132,7 @@ class ClipIndex:
             length, step = np.zeros_like(n_frames), 1
             fps = self.table.fps[rows]
             for value in np.unique(fps):
-                ratio = _exact(self.target_fps) / _exact(float(value))
+                ratio = exact_fraction(self.target_fps) / exact_fraction(float(value))
                 length[fps == value] = n_frames[fps == value] * ratio.numerator // ratio.denominator
         return np.maximum(0, length - (self.clip_len - 1) * step)
 

@@ -1,10 +1,10 @@
-"""DAVIS-layout folders: sequence lists, frame lists, and mask PNGs normalised to integer object ids.
+"""DAVIS and YouTube-VOS folders: sequence lists, frame lists, and mask PNGs normalised to integer object ids.
 
-Layout (DAVIS-2017; YouTube-VOS uses the same idea without the resolution level)::
+Layouts (DAVIS-2017, and a YouTube-VOS split, which has no resolution level; docs/method.md §9)::
 
-    <root>/JPEGImages/<resolution>/<sequence>/<frame>.jpg
-    <root>/Annotations/<resolution>/<sequence>/<frame>.png
-    <root>/ImageSets/2017/<set>.txt            (optional: one sequence name per line)
+    <root>/JPEGImages/<resolution>/<sequence>/<frame>.jpg      <split>/JPEGImages/<video>/<frame>.jpg
+    <root>/Annotations/<resolution>/<sequence>/<frame>.png     <split>/Annotations/<video>/<frame>.png
+    <root>/ImageSets/2017/<set>.txt  (optional)                <split>_all_frames/JPEGImages/<video>/...
 
 Masks come in three on-disk forms and all are read as ``uint8`` id maps (0 = background, 255 = void):
 palette ("P") PNGs whose indices are the ids (DAVIS-2017), grayscale PNGs whose values are the ids, and
@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ino.atomic import atomic_write
+from ino.data.videos import IMAGE_SUFFIXES
 from ino.errors import InoError
+from ino.utils.atomic import atomic_write
 
 VOID_ID = 255
 
@@ -96,8 +97,26 @@ def read_mask(path: str | Path) -> np.ndarray:
     raise InoError(f"{path}: unsupported PNG mode {mode!r} for a mask (expected palette, grayscale or RGB)")
 
 
+def object_ids(ids: np.ndarray, what: str = "mask") -> np.ndarray:
+    """A 2-D uint8 id map of objects: void (255) becomes background (0), as the semi-supervised protocol reads GT.
+
+    ``what`` names the mask in the message when ``ids`` is not a 2-D map of integers in 0..255.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise InoError(f"{what}: expected a 2-D integer id map, got shape {ids.shape} dtype {ids.dtype}")
+    if ids.dtype != np.uint8 and ids.size and (ids.min() < 0 or ids.max() > VOID_ID):
+        raise InoError(f"{what}: object ids must lie in 0..{VOID_ID}, got {ids.min()}..{ids.max()}")
+    return np.where(ids == VOID_ID, 0, ids).astype(np.uint8, copy=False)
+
+
+def read_object_ids(path: str | Path) -> np.ndarray:
+    """:func:`read_mask` with void read as background: the objects of a ground-truth or first-frame mask."""
+    return object_ids(read_mask(path), str(path))
+
+
 def read_frame(path: str | Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an image file, decoded with OpenCV as INO's inference does (spec §7.2)."""
+    """RGB uint8 (H, W, 3) of an image file, decoded with OpenCV as INO's inference does (docs/method.md §7.2)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise InoError(f"{path}: cannot read the frame (missing, empty or not an image)")
@@ -171,3 +190,46 @@ class DavisLayout:
         if not frames:
             raise InoError(f"sequence {sequence!r}: no JPEG frames in {folder}")
         return sorted(frames)
+
+
+def _existing(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise InoError(f"{folder}: no such folder")
+    return folder
+
+
+def _images(folder: Path) -> list[Path]:
+    """The image files of a frame folder, sorted by name (the frame order)."""
+    return sorted(p for p in _existing(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class YtvosLayout:
+    """A YouTube-VOS split (``valid/``: every 5th frame and first-appearance masks), with its every-frame twin.
+
+    ``all_frames`` (``valid_all_frames/``) holds every frame; without it the split's own frames are propagated.
+    """
+
+    root: Path
+    all_frames: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+        if self.all_frames is not None:
+            object.__setattr__(self, "all_frames", Path(self.all_frames))
+
+    def videos(self) -> list[str]:
+        """Every video with an annotation folder, sorted."""
+        return sorted(p.name for p in _existing(self.root / "Annotations").iterdir() if p.is_dir())
+
+    def frames(self, video: str) -> list[Path]:
+        """The frames to propagate through, in order."""
+        return _images((self.all_frames or self.root) / "JPEGImages" / video)
+
+    def output_frames(self, video: str) -> set[str]:
+        """Names (stems) of the frames whose masks the evaluation server expects."""
+        return {p.stem for p in _images(self.root / "JPEGImages" / video)}
+
+    def annotations(self, video: str) -> list[Path]:
+        """The first-appearance masks of a video, in frame order."""
+        return sorted((self.root / "Annotations" / video).glob("*.png"))

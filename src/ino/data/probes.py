@@ -3,7 +3,7 @@
 Probing reads every video's frame timestamps (PyAV: demuxing only, ~5 ms a clip; OpenCV: decoding every frame), so
 a Kinetics-size collection takes a while; the result is cached under a hash of the sorted (path, size, mtime_ns)
 list, the backend and the cache layout version. Any added, removed, rewritten or touched file changes the key, so
-a cache can never silently describe other files (INO's was keyed on its folder name only, spec §1.6).
+a cache can never silently describe other files (INO's was keyed on its folder name only, docs/method.md §10.26).
 
 The probes are held as columns (:class:`ProbeTable`), not as :class:`~ino.data.videos.VideoInfo` objects: Kinetics'
 ~70M frame timestamps are ~0.6 GB as int64 arrays but ~2.5 GB as tuples of Python ints, in every process.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ino.atomic import atomic_write
-from ino.data.videos import VideoInfo, _import_av, probe_video
+from ino.data.videos import VideoInfo, import_av, probe_video
 from ino.errors import InoError
+from ino.utils.atomic import atomic_write
 
 #: Bump when the cache layout or what a probe records changes.
 CACHE_VERSION = 1
@@ -86,7 +86,7 @@ class ProbeTable:
 def _file_backend(backend: str) -> str:
     """The reader that ``backend`` means for files here: the cache key must name what actually probed them."""
     if backend == "auto":
-        return "pyav" if _import_av() is not None else "opencv"
+        return "pyav" if import_av() is not None else "opencv"
     return backend
 
 

@@ -3,8 +3,9 @@
 Three readers sit behind :func:`probe_video`, :func:`iter_frames` and :func:`read_frames`:
 
 * ``"pyav"`` (the default when ``av`` is importable): what training uses. It is the decoder behind torchvision's
-  ``read_video``, which INO's ``VideoClips`` called (spec §1.3), and it seeks by presentation timestamp, so random
-  access is exact and cheap. ``av`` is imported lazily: this module and the OpenCV reader work without it.
+  ``read_video``, which INO's ``VideoClips`` called (docs/method.md §1.3), and it seeks by presentation
+  timestamp, so random access is exact and cheap. ``av`` is imported lazily: this module and the OpenCV reader
+  work without it.
 * ``"opencv"`` (``cv2.VideoCapture`` with its bundled FFmpeg): present where PyAV is not (our GPU image). On the
   33 dev clips it returns the same pixels as PyAV (same FFmpeg decoder and swscale conversion).
 * a folder of ``.jpg``/``.jpeg``/``.png`` files, sorted by name, is a video too (DAVIS ``JPEGImages`` layout). It is
@@ -29,9 +30,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ino.configs.schema import VIDEO_BACKENDS
 from ino.errors import InoError
 
-BACKENDS = ("auto", "pyav", "opencv")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Frame rate assumed for a folder of images: DAVIS footage is 24 fps (and our davis16 clips were encoded at 24).
 DEFAULT_FOLDER_FPS = 24.0
@@ -63,7 +64,7 @@ class VideoInfo:
     pts: tuple[int, ...] | None = None
 
 
-def _import_av() -> ModuleType | None:
+def import_av() -> ModuleType | None:
     """PyAV if importable; looked up on every call so that hiding ``av`` (tests, the GPU image) is honoured."""
     try:
         import av
@@ -75,16 +76,16 @@ def _import_av() -> ModuleType | None:
 def _resolve(path: str | Path, backend: str) -> tuple[Path, str]:
     """Check that ``path`` exists and pick the reader: ``"folder"``, ``"pyav"`` or ``"opencv"``."""
     path = Path(path)
-    if backend not in BACKENDS:
-        raise InoError(f"{path}: unknown video backend {backend!r} (choose one of {', '.join(BACKENDS)})")
+    if backend not in VIDEO_BACKENDS:
+        raise InoError(f"{path}: unknown video backend {backend!r} (choose one of {', '.join(VIDEO_BACKENDS)})")
     if not path.exists():
         raise InoError(f"{path}: no such video file or frame folder")
     if path.is_dir():
         return path, "folder"
-    if backend == "pyav" and _import_av() is None:
+    if backend == "pyav" and import_av() is None:
         raise InoError(f"{path}: backend 'pyav' requested but PyAV (the 'av' package) is not installed")
     if backend == "auto":
-        backend = "pyav" if _import_av() is not None else "opencv"
+        backend = "pyav" if import_av() is not None else "opencv"
     return path, backend
 
 
@@ -128,7 +129,7 @@ def _folder_probe(path: Path, fps: float) -> VideoInfo:
 
 
 def _av_open(path: Path) -> Any:
-    av = _import_av()
+    av = import_av()
     assert av is not None  # _resolve checked
     try:
         container = av.open(str(path), metadata_errors="ignore")
@@ -145,7 +146,7 @@ def _av_error(path: Path, error: Exception) -> InoError:
 
 
 def _av_probe(path: Path) -> VideoInfo:
-    av = _import_av()
+    av = import_av()
     assert av is not None
     with _av_open(path) as container:
         stream = container.streams.video[0]
@@ -183,14 +184,14 @@ def _rate_or_fail(path: Path, rate: Any) -> float:
     return float(rate)
 
 
-def _av_frames(path: Path, start: int, stop: int | None, info: VideoInfo | None) -> Iterator[tuple[int, Any]]:
+def av_frames(path: Path, start: int, stop: int | None, info: VideoInfo | None) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, av.VideoFrame)`` for start <= index < stop, seeking when ``start > 0``.
 
     The seek lands on the keyframe at or before frame ``start``'s timestamp and frames are numbered by the rank
     of their timestamp. If that numbering does not line up (no timestamp, a landing after the target, a gap), we
     reopen and number decoded frames by count from the first, which is the definition of frame ``i``.
     """
-    av = _import_av()
+    av = import_av()
     assert av is not None
     if stop is not None and stop <= start:
         return
@@ -327,7 +328,7 @@ def iter_frames(
         return _folder_frames(_folder_files(path)[start:stop])
     if kind == "pyav":
         # to_ndarray(format="rgb24") is torchvision's frame.to_rgb().to_ndarray(): the pixels INO trained on
-        return (frame.to_ndarray(format="rgb24") for _, frame in _av_frames(path, start, stop, info))
+        return (frame.to_ndarray(format="rgb24") for _, frame in av_frames(path, start, stop, info))
     return (frame for _, frame in _cv_frames(path, start, stop, info))
 
 
@@ -374,7 +375,7 @@ def read_frames(
             shape = _check_size(got[i], shape, files[i])
     elif kind == "pyav":
         want = set(unique)
-        for i, frame in _av_frames(path, unique[0], unique[-1] + 1, info):
+        for i, frame in av_frames(path, unique[0], unique[-1] + 1, info):
             if i in want:
                 got[i] = frame.to_ndarray(format="rgb24")
     else:
@@ -388,13 +389,13 @@ def read_frames(
     return np.stack([got[i] for i in wanted])
 
 
-def _exact(value: float | Fraction) -> Fraction:
+def exact_fraction(value: float | Fraction) -> Fraction:
     """A rate as an exact fraction: 29.97002997... -> 30000/1001, so floors land where the true rate puts them."""
     return Fraction(value).limit_denominator(100_000) if isinstance(value, float) else Fraction(value)
 
 
 def resampled_indices(n_frames: int, fps: float | Fraction, target_fps: float | Fraction = 8.0) -> np.ndarray:
-    """Source frame indices of a video resampled from ``fps`` to ``target_fps`` (INO's ``frame_skip=8``, spec §1.2).
+    """Source frame indices of a video resampled from ``fps`` to ``target_fps`` (docs/method.md §1.2).
 
     As torchvision's ``VideoClips``: floor(n_frames * target_fps / fps) resampled frames, frame k taken from source
     index floor(k * fps / target_fps) (a plain stride when the ratio is an integer; repeats when upsampling).
@@ -403,7 +404,7 @@ def resampled_indices(n_frames: int, fps: float | Fraction, target_fps: float | 
     """
     if n_frames < 0:
         raise ValueError(f"n_frames must be >= 0, got {n_frames}")
-    source, target = _exact(fps), _exact(target_fps)
+    source, target = exact_fraction(fps), exact_fraction(target_fps)
     if source <= 0 or target <= 0:
         raise ValueError(f"frame rates must be positive, got fps={fps}, target_fps={target_fps}")
     count = math.floor(n_frames * target / source)

@@ -1,4 +1,4 @@
-"""DINO's projection head, shared by INO between CLS and patch tokens (spec §3.3).
+"""DINO's projection head, shared by INO between CLS and patch tokens (docs/method.md §3.3).
 
 MLP -> L2 normalisation -> weight-normalised linear layer without bias. With ``norm_last_layer`` the weight-norm
 gain ``g`` is fixed at 1, so every row of the last layer is a unit vector and the outputs are cosines in [-1, 1]:
@@ -21,8 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ino.errors import InoError
-
 
 class ProjectionHead(nn.Module):
     """``DINOHead``: ``nlayers`` Linear layers with GELU in between, L2-normalise, then a weight-normed Linear.
@@ -42,9 +40,9 @@ class ProjectionHead(nn.Module):
     ) -> None:
         super().__init__()
         if nlayers < 1:
-            raise InoError(f"the projection head needs at least 1 layer, got nlayers={nlayers}")
+            raise ValueError(f"the projection head needs at least 1 layer, got nlayers={nlayers}")
         if min(in_dim, out_dim, hidden_dim, bottleneck_dim) < 1:
-            raise InoError(
+            raise ValueError(
                 f"projection head sizes must be positive: in {in_dim}, hidden {hidden_dim}, "
                 f"bottleneck {bottleneck_dim}, out {out_dim}"
             )

@@ -1,6 +1,6 @@
 """Backbone + shared projection head: what the student (trained, DDP-wrapped) and the teacher (EMA copy) are.
 
-One forward covers a training step's needs (spec §3.2-3.3, §5): the CLS logits of the global crops (masked
+One forward covers a training step's needs (docs/method.md §3.2-3.3, §5): the CLS logits of the global crops (masked
 for the student in masked steps), the head logits of the chosen patch tokens of the global crops, and the CLS
 logits of the local crops. Local crops' patch tokens never go through the head (the authors computed and
 discarded them), and in a faithful masked step only the K masked positions do, not all 784: the losses only
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ino.configs.schema import ModelConfig
 from ino.models.head import ProjectionHead
 from ino.models.vit import InoViT, build_vit
 
@@ -70,16 +71,14 @@ class InoNetwork(nn.Module):
         return NetworkOutput(global_logits, patch_logits, local_logits)
 
 
-def build_network(
-    arch: str = "vit_small",
-    patch_size: int = 8,
-    img_size: int = 64,
-    drop_path: float = 0.1,
-    out_dim: int = 4096,
-    hidden_dim: int = 2048,
-    bottleneck_dim: int = 256,
-) -> InoNetwork:
-    """A randomly initialised student network (draws from the global torch RNG: seed it first)."""
-    backbone = build_vit(arch, patch_size, img_size, drop_path)
-    head = ProjectionHead(backbone.embed_dim, out_dim, hidden_dim, bottleneck_dim)
+def build_network(config: ModelConfig) -> InoNetwork:
+    """The student network a model configuration describes, randomly initialised (draws from the global torch RNG:
+    seed it first), with the backbone of ``config.init`` loaded when it names a weights file."""
+    backbone = build_vit(config.arch, config.patch_size, config.img_size, config.drop_path)
+    if config.init != "random":
+        from ino.models.weights import load_backbone
+
+        loaded = load_backbone(config.init, arch=config.arch, patch_size=config.patch_size)
+        backbone.load_state_dict(loaded.state_dict())
+    head = ProjectionHead(backbone.embed_dim, config.out_dim, config.hidden_dim, config.bottleneck_dim)
     return InoNetwork(backbone, head)

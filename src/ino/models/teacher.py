@@ -1,4 +1,4 @@
-"""The EMA teacher (spec §3.3, §5.6 step 6): a gradient-free copy of the student that trails its weights.
+"""The EMA teacher (docs/method.md §3.3, §5.6 step 6): a gradient-free copy of the student that trails its weights.
 
 INO's teacher is an identical backbone + head without drop path; it starts from the student's weights and is
 updated after every optimiser step with theta_t <- m * theta_t + (1 - m) * theta_s over *all* parameters zipped
@@ -11,8 +11,6 @@ import copy
 
 import torch
 from torch import nn
-
-from ino.errors import InoError
 
 
 def make_teacher(student: nn.Module) -> nn.Module:
@@ -36,13 +34,13 @@ def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     g = 1 of the head's last layer stays exactly 1 (``m * 1 + (1 - m) * 1`` need not round to 1).
     """
     if not 0.0 <= momentum <= 1.0:
-        raise InoError(f"teacher EMA momentum must lie in [0, 1], got {momentum}")
+        raise ValueError(f"teacher EMA momentum must lie in [0, 1], got {momentum}")
     teacher_params = list(teacher.parameters())
     student_params = [p.detach() for p in student.parameters()]
     if len(teacher_params) != len(student_params) or any(
         t.shape != s.shape for t, s in zip(teacher_params, student_params, strict=True)
     ):
-        raise InoError(
+        raise ValueError(
             "teacher and student parameters do not correspond one to one; build the teacher with make_teacher"
         )
     torch._foreach_lerp_(teacher_params, student_params, 1.0 - momentum)

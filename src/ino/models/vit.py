@@ -2,7 +2,7 @@
 
 The released INO and DINO weights were trained with DINO's ViT, whose parameter names and maths equal timm's,
 so we reuse timm's blocks and keep its state-dict keys (DINO checkpoints load with ``strict=True``). Three
-things differ from a stock timm model and are added here (spec §3.1, §3.2, §7.3):
+things differ from a stock timm model and are added here (docs/method.md §3.1, §3.2, §7.3):
 
 - a learnable ``mask_token`` that replaces masked patch embeddings *before* the position embedding is added;
 - position-embedding interpolation with DINO's recipe (bicubic, ``scale_factor=(h+0.1)/g``, no antialias).
@@ -23,15 +23,8 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from ino.configs.schema import PATCH_SIZES, VIT_ARCHS
 from ino.errors import InoError
-
-#: width, depth and heads of the supported backbones (all with MLP ratio 4, as in DINO).
-ARCHS: dict[str, tuple[int, int, int]] = {
-    "vit_tiny": (192, 12, 3),
-    "vit_small": (384, 12, 6),
-    "vit_base": (768, 12, 12),
-}
-PATCH_SIZES = (8, 16)
 
 
 class InoViT(VisionTransformer):
@@ -42,7 +35,7 @@ class InoViT(VisionTransformer):
     """
 
     def __init__(self, arch: str, patch_size: int, img_size: int, drop_path_rate: float) -> None:
-        embed_dim, depth, num_heads = ARCHS[arch]
+        embed_dim, depth, num_heads = VIT_ARCHS[arch]
         super().__init__(
             img_size=img_size,
             patch_size=patch_size,
@@ -155,8 +148,8 @@ def build_vit(arch: str = "vit_small", patch_size: int = 8, img_size: int = 64, 
     ``img_size`` only sets the stored position-embedding grid (INO: 64 -> 8x8, 65 tokens; DINO: 224 -> 28x28);
     inputs of any size are accepted. Students use ``drop_path_rate`` 0.1, teachers and inference 0.
     """
-    if arch not in ARCHS:
-        raise InoError(f"unknown backbone architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if arch not in VIT_ARCHS:
+        raise InoError(f"unknown backbone architecture {arch!r}; choose one of {', '.join(VIT_ARCHS)}")
     if patch_size not in PATCH_SIZES:
         raise InoError(f"unsupported patch size {patch_size}; choose one of {PATCH_SIZES}")
     if img_size < patch_size or img_size % patch_size:

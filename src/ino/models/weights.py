@@ -1,7 +1,7 @@
 """Load backbones strictly from INO, DINO, timm and our own safetensors files; export to safetensors.
 
 The official INO loader used ``strict=False`` after stripping prefixes, so a mismatched checkpoint silently
-left random weights (spec §11 item 26). Here every backbone key must load with the right shape, or an
+left random weights (docs/method.md §10.16). Here every backbone key must load with the right shape, or an
 :class:`~ino.errors.InoError` names the file and lists the missing, unexpected and mis-shaped keys. The only
 key a file may lack is ``mask_token``: pure DINO/timm backbones have none, and inference never uses it.
 
@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ino.configs.schema import VIT_ARCHS
 from ino.errors import InoError
-from ino.models.vit import ARCHS, InoViT, build_vit
+from ino.models.vit import InoViT, build_vit
 
 #: checkpoint entries that can hold the backbone, for files with several models or training state.
 WHICH = ("student", "teacher")
@@ -105,15 +106,6 @@ def save_backbone(model: InoViT, path: str | Path, source: str = "") -> dict[str
     return metadata
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The metadata header of one of our safetensors exports (empty for other safetensors files)."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return dict(handle.metadata() or {})
-    except (OSError, SafetensorError) as error:
-        raise InoError(f"{path}: not a readable safetensors file ({error})") from error
-
-
 def _seeded_build(arch: str, patch_size: int, img_size: int, seed: int) -> InoViT:
     """Build under a forked, seeded RNG: deterministic, and the caller's random stream is untouched."""
     with torch.random.fork_rng(devices=[]):
@@ -183,9 +175,9 @@ def _infer_geometry(
         needs = "'patch_embed.proj.weight' and 'pos_embed'"
         raise InoError(f"{path}: not a ViT backbone (needs {needs}; found {_preview(state)})")
     dim = proj.shape[0]
-    inferred = next((name for name, (width, _, _) in ARCHS.items() if width == dim), None)
+    inferred = next((name for name, (width, _, _) in VIT_ARCHS.items() if width == dim), None)
     if arch is None and inferred is None:
-        widths = ", ".join(f"{width} ({name})" for name, (width, _, _) in ARCHS.items())
+        widths = ", ".join(f"{width} ({name})" for name, (width, _, _) in VIT_ARCHS.items())
         raise InoError(f"{path}: embedding width {dim} matches no supported architecture: {widths}")
     patch = patch_size or proj.shape[-1]
     tokens = pos_embed.shape[1] - 1

@@ -1,0 +1,161 @@
+"""DAVIS region (J) and boundary (F) measures, bit-for-bit the definitions of davis2017-evaluation.
+
+The definitions (docs/method.md §8) are reproduced exactly; the speed comes from *where* they are evaluated. J and
+F of an object only depend on pixels near it, so each object is scored on the crop around the union of its ground-truth
+and predicted bounding boxes, padded by the boundary tolerance: region counts, boundary maps and disk dilations
+on that crop equal the full-frame ones restricted to it (see :func:`_object_window`), and nothing outside it
+holds an object or boundary pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import cv2
+import numpy as np
+
+RECALL_THRESHOLD = 0.5
+DECAY_BINS = 4
+BOUNDARY_TOLERANCE = 0.008
+
+
+def boundary_tolerance(height: int, width: int) -> int:
+    """Dilation radius in pixels: ceil(0.008 * image diagonal), e.g. 8 for 480x854."""
+    return math.ceil(BOUNDARY_TOLERANCE * math.hypot(height, width))
+
+
+@cache
+def disk(radius: int) -> np.ndarray:
+    """Euclidean disk structuring element (x² + y² <= r²) of shape (2r+1, 2r+1), as skimage's ``disk``."""
+    offsets = np.arange(-radius, radius + 1)
+    return (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2).astype(np.uint8)
+
+
+def boundary_map(mask: np.ndarray) -> np.ndarray:
+    """One-pixel boundary of a binary mask, as davis2017-evaluation's ``seg2bmap`` (equal-size case).
+
+    A pixel is on the boundary when it differs from its east, south or south-east neighbour (pixels beyond the
+    image count as 0); the last row compares with east only, the last column with south only, and the
+    bottom-right pixel is never on the boundary.
+    """
+    seg = np.asarray(mask, dtype=bool)
+    east = np.zeros_like(seg)
+    south = np.zeros_like(seg)
+    south_east = np.zeros_like(seg)
+    east[:, :-1] = seg[:, 1:]
+    south[:-1, :] = seg[1:, :]
+    south_east[:-1, :-1] = seg[1:, 1:]
+    boundary = (seg ^ east) | (seg ^ south) | (seg ^ south_east)
+    boundary[-1, :] = seg[-1, :] ^ east[-1, :]
+    boundary[:, -1] = seg[:, -1] ^ south[:, -1]
+    boundary[-1, -1] = False
+    return boundary
+
+
+def _f_from_counts(n_pred: int, n_gt: int, pred_matched: int, gt_matched: int) -> float:
+    """F from boundary pixel counts, with the official empty-boundary conventions."""
+    if n_pred == 0 and n_gt > 0:
+        precision, recall = 1.0, 0.0
+    elif n_pred > 0 and n_gt == 0:
+        precision, recall = 0.0, 1.0
+    elif n_pred == 0 and n_gt == 0:
+        precision, recall = 1.0, 1.0
+    else:
+        precision, recall = pred_matched / n_pred, gt_matched / n_gt
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def _boundary_f(gt: np.ndarray, pred: np.ndarray, radius: int) -> float:
+    """F of two equally-sized binary masks (already cropped or full-frame)."""
+    gt_boundary = boundary_map(gt)
+    pred_boundary = boundary_map(pred)
+    kernel = disk(radius)
+    gt_dilated = cv2.dilate(gt_boundary.view(np.uint8), kernel).view(bool)
+    pred_dilated = cv2.dilate(pred_boundary.view(np.uint8), kernel).view(bool)
+    return _f_from_counts(
+        int(np.count_nonzero(pred_boundary)),
+        int(np.count_nonzero(gt_boundary)),
+        int(np.count_nonzero(pred_boundary & gt_dilated)),
+        int(np.count_nonzero(gt_boundary & pred_dilated)),
+    )
+
+
+def jaccard(gt: np.ndarray, pred: np.ndarray) -> float:
+    """Region similarity |P ∩ G| / |P ∪ G| of two binary masks; 1 when both are empty."""
+    gt = np.asarray(gt, dtype=bool)
+    pred = np.asarray(pred, dtype=bool)
+    union = np.count_nonzero(gt | pred)
+    return 1.0 if union == 0 else np.count_nonzero(gt & pred) / union
+
+
+def f_measure(gt: np.ndarray, pred: np.ndarray) -> float:
+    """Boundary F-measure of two binary masks with the DAVIS tolerance for their size (full-frame)."""
+    gt = np.asarray(gt, dtype=bool)
+    pred = np.asarray(pred, dtype=bool)
+    return _boundary_f(gt, pred, boundary_tolerance(*gt.shape))
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) inclusive of the non-zero pixels, or None when empty."""
+    left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
+    if width == 0:
+        return None
+    return top, top + height - 1, left, left + width - 1
+
+
+def _object_window(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int], radius: int) -> tuple[slice, slice]:
+    """Crop that keeps F exact: the union box grown by radius + 1 on every side, clipped to the image.
+
+    Boundary pixels lie in the union box grown by one pixel up and left; every dilation that can reach one of
+    them starts within ``radius`` of it. A crop edge inside the image only cuts through rows or columns that are
+    all zero in both masks, where the last-row/last-column rules of the boundary map give 0, as in the full frame.
+    """
+    margin = radius + 1
+    top = max(min(b[0] for b in boxes) - margin, 0)
+    bottom = min(max(b[1] for b in boxes) + margin + 1, shape[0])
+    left = max(min(b[2] for b in boxes) - margin, 0)
+    right = min(max(b[3] for b in boxes) + margin + 1, shape[1])
+    return slice(top, bottom), slice(left, right)
+
+
+def frame_scores(gt_ids: np.ndarray, pred_ids: np.ndarray, n_objects: int) -> tuple[np.ndarray, np.ndarray]:
+    """J and F of objects 1..n_objects for one frame of (H, W) uint8 id maps.
+
+    Both measures only involve pixels inside the union of the object's two bounding boxes (grown by the
+    tolerance for F), so each object is scored on that crop. Ground-truth void (255) must already be mapped to
+    background, as the official semi-supervised path does; the caller rejects predicted ids above n_objects.
+    """
+    radius = boundary_tolerance(*gt_ids.shape)
+    j_scores = np.ones(n_objects, dtype=np.float64)
+    f_scores = np.ones(n_objects, dtype=np.float64)
+    for index in range(n_objects):
+        gt = gt_ids == index + 1
+        pred = pred_ids == index + 1
+        boxes = [box for box in (_bounding_box(gt), _bounding_box(pred)) if box is not None]
+        if not boxes:
+            continue
+        rows, cols = _object_window(boxes, gt.shape, radius)
+        gt, pred = gt[rows, cols], pred[rows, cols]
+        j_scores[index] = np.count_nonzero(gt & pred) / np.count_nonzero(gt | pred)
+        f_scores[index] = _boundary_f(gt, pred, radius)
+    return j_scores, f_scores
+
+
+def statistics(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean, recall (fraction > 0.5) and decay (first minus last of 4 overlapping bins) of per-frame values.
+
+    The bin edges are davis2017-evaluation's ``round(linspace(1, n, 5) + 1e-10) - 1``, kept in int64: the
+    official uint8 cast wraps for sequences longer than 256 frames, which we do not reproduce.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(np.nanmean(values)) if not np.isnan(values).all() else math.nan
+    recall = float(np.nanmean(values > RECALL_THRESHOLD))
+    edges = (np.round(np.linspace(1, len(values), DECAY_BINS + 1) + 1e-10) - 1).astype(np.int64)
+    bins = [values[edges[i] : edges[i + 1] + 1] for i in range(DECAY_BINS)]
+    decay = float(np.nanmean(bins[0]) - np.nanmean(bins[-1]))
+    return mean, recall, decay

@@ -1,0 +1,210 @@
+"""INO self-supervised training (docs/method.md §1-§6): one process on a CPU or GPU, or many under ``torchrun``.
+
+The loop only builds the data, the schedules and the :class:`~ino.training.meta_arch.InoMetaArch`, then calls its
+``train_step`` and keeps the books: logs, checkpoints, periodic DAVIS J&F, resumption.
+
+Fixed relative to the authors' code (docs/method.md §10): 0-based epochs over exactly ``epochs`` (no skipped
+warm-up epoch, the last-layer freeze happens), no crash when not distributed, a bad video takes another clip,
+resume restores everything (models, optimiser, scaler, centres, RNG, position inside the epoch): 2N straight steps
+and N + N resumed steps give identical weights in deterministic mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from ino.configs.schema import TrainConfig
+from ino.data.augment import MultiCropAugment
+from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
+from ino.errors import InoError
+from ino.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ino.training.log import TrainLog
+from ino.training.meta_arch import InoMetaArch, StepSchedule
+from ino.training.schedules import lr_schedule, teacher_momentum_schedule, weight_decay_schedule
+from ino.utils import distributed
+from ino.utils.atomic import atomic_write_text
+
+log = logging.getLogger(__name__)
+#: settings that may change between a run and its resumption (they do not change the maths)
+RESUMABLE_CHANGES = {("run", "max_steps"), ("run", "log_every"), ("run", "checkpoint_every"), ("run", "keep_last")}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    losses: list[float]
+
+
+def _check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
+    current = config.to_dict()
+    changed = [
+        f"{group}.{key}"
+        for group, values in saved.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+        if (group, key) not in RESUMABLE_CHANGES and current.get(group, {}).get(key) != value
+    ]
+    changed += [k for k in ("data",) if saved.get(k) != current.get(k)]
+    if changed:
+        raise InoError(
+            f"{path} was written with other settings ({', '.join(changed)}); use another --output-dir to start a "
+            "new run, or the original settings to resume"
+        )
+
+
+def train(config: TrainConfig, progress: bool = True, device: str | None = None) -> TrainResult:
+    """Run (or resume) training as configured; returns where it stopped."""
+    config.validate()
+    if not config.data:
+        raise InoError("no training data: pass --data with a folder, glob or CSV list of videos")
+    dist = distributed.setup(device)
+    try:
+        return _train(config, dist, progress)
+    finally:
+        distributed.cleanup()
+
+
+def _clip_index(config: TrainConfig, run_dir: Path, dist: distributed.Distributed) -> ClipIndex:
+    """The clip index, probed by rank 0 into the cache while the other ranks wait, then read from it."""
+    clips = config.clips
+    if not dist.is_main:
+        distributed.barrier()
+    index = ClipIndex.build(
+        list_videos(config.data),
+        clip_len=clips.clip_len,
+        sampling=clips.sampling,
+        target_fps=clips.target_fps,
+        frame_stride=clips.frame_stride,
+        cache_dir=clips.cache_dir or str(run_dir / "clip-index"),
+        workers=clips.index_workers,
+        backend=clips.backend,
+    )
+    if dist.is_main:
+        distributed.barrier()
+    return index
+
+
+def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -> TrainResult:
+    run_dir = Path(config.output_dir)
+    resume_path = latest_checkpoint(run_dir)
+    resumed = load_checkpoint(resume_path) if resume_path else None
+    if resumed is not None:
+        _check_resumable(resumed["config"], config, resume_path)
+    if config.run.deterministic:
+        torch.use_deterministic_algorithms(True)
+    device = dist.device
+
+    index = _clip_index(config, run_dir, dist)
+    batch = config.optim.batch_size
+    sampler = ClipSampler(
+        index, config.clips.clips_per_video, seed=config.run.seed, rank=dist.rank, world_size=dist.world_size,
+        batch_size=batch,
+    )  # fmt: skip
+    steps_per_epoch = sampler.steps_per_epoch
+    if steps_per_epoch < 1:
+        raise InoError(
+            f"{len(index.videos)} usable videos give fewer clips per epoch than one step needs "
+            f"({batch} clips x {dist.world_size} processes); add videos or lower optim.batch_size"
+        )
+    total_steps = config.optim.epochs * steps_per_epoch
+    stop_step = min(total_steps, config.run.max_steps or total_steps)
+    dataset = ClipDataset(index, MultiCropAugment(config.augment), seed=config.run.seed)
+
+    meta = InoMetaArch(config, device, rank=dist.rank, distributed=dist.enabled)
+    total_clips = batch * dist.world_size
+    o = config.optim
+    warmup = o.warmup_epochs * steps_per_epoch
+    lrs = lr_schedule(o.base_lr, total_clips, total_steps, warmup, o.min_lr, config.clips.clip_len)
+    wds = weight_decay_schedule(total_steps, o.weight_decay, o.weight_decay_end)
+    momenta = teacher_momentum_schedule(total_steps, o.momentum_teacher, 1.0)
+
+    step = 0
+    if resumed is not None:
+        meta.load_state_dict(resumed)
+        torch.set_rng_state(resumed["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in resumed["rng"]:
+            torch.cuda.set_rng_state(resumed["rng"]["cuda"], device)
+        step = int(resumed["step"])
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    train_log = TrainLog(run_dir, dist.is_main, stop_step, step, config.run.log_every, progress)
+    losses: list[float] = []
+    saved: Path | None = resume_path
+
+    def checkpoint() -> Path | None:
+        if not dist.is_main:
+            return None
+        rng = {"torch": torch.get_rng_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        state = {
+            **meta.state_dict(),
+            "step": step,
+            "epoch": step // steps_per_epoch,
+            "rng": rng,
+            "config": config.to_dict(),
+        }
+        path = save_checkpoint(run_dir, state, step, config.run.keep_last)
+        log.info("saved %s", path)
+        return path
+
+    loader = make_loader(dataset, sampler, batch, config.clips.workers, pin_memory=device.type == "cuda")
+    try:
+        while step < stop_step:
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            sampler.set_epoch(epoch)
+            sampler.skip(in_epoch * batch)
+            waited, started = 0.0, time.perf_counter()
+            before = step
+            for global_crops, local_crops in loader:
+                waited += time.perf_counter() - started
+                schedule = StepSchedule(
+                    float(lrs[step]), float(wds[step]), float(momenta[step]), epoch < o.freeze_last_layer
+                )
+                record = {"step": step, "epoch": epoch, **meta.train_step(global_crops, local_crops, step, schedule)}
+                elapsed = time.perf_counter() - started
+                record.update(clips_per_s=total_clips / max(elapsed, 1e-9), data_wait=waited / max(elapsed, 1e-9))
+                losses.append(record["loss"])
+                step += 1
+                train_log.step(record)
+                if step % config.run.checkpoint_every == 0 or step == stop_step:
+                    saved = checkpoint() or saved
+                if config.run.eval_every and step % config.run.eval_every == 0:
+                    _evaluate(config, meta, run_dir, step, train_log, dist)
+                if step >= stop_step or step % steps_per_epoch == 0:
+                    break
+                waited, started = 0.0, time.perf_counter()
+            if step == before:
+                raise InoError(f"epoch {epoch}: the clip loader gave no batch at position {in_epoch} of the epoch")
+            if step % steps_per_epoch == 0 and step % config.run.checkpoint_every and step != stop_step:
+                saved = checkpoint() or saved  # epoch end
+    finally:
+        train_log.close()
+    distributed.barrier()
+    return TrainResult(run_dir, step, saved, losses)
+
+
+def _evaluate(
+    config: TrainConfig, meta: InoMetaArch, run_dir: Path, step: int, train_log: TrainLog, dist: distributed.Distributed
+) -> None:
+    """Periodic J&F of the student backbone on ``run.eval_davis_root`` (main rank; the others wait)."""
+    if dist.is_main and config.run.eval_davis_root:
+        from ino.training.davis_eval import davis_jf
+
+        run = config.run
+        sequences = run.eval_sequences.split(",") if run.eval_sequences else None
+        scores = davis_jf(
+            meta.student.backbone, run.eval_davis_root, run_dir / "eval", meta.device, run.eval_short_side, sequences
+        )
+        train_log.record({"step": step, **scores})
+        log.info("step %d: DAVIS J&F-Mean %.4f", step, scores["davis_J&F-Mean"])
+    distributed.barrier()
