@@ -6,13 +6,13 @@ The public API, imported lazily (``import ino`` costs milliseconds; torch loads 
     propagator = ino.VideoPropagator("backbone.safetensors", "ino-davis")
     ids = propagator.step(frame, first_mask)          # then propagator.step(frame) for every later frame
     masks = ino.propagate_video("clip.mp4", "first.png", backbone="backbone.safetensors")
-    scores = ino.evaluation.scorer("DAVIS", "results").global_results()
+    scores = ino.evaluate("DAVIS", "results").global_results()
     ino.train(ino.load_config(["tiny"], {"data": ["videos/"], "output_dir": "runs/tiny"}))
 """
 
 from __future__ import annotations
 
-from ino._lazy import attach
+from ino.utils.lazy import attach
 
 __version__ = "0.1.0"
 

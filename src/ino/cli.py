@@ -25,7 +25,12 @@ SUBCOMMANDS = ("convert", "demo", "evaluate", "export", "prepare", "propagate", 
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``ino <command>: error: <what> (see ino <command> --help)``."""
+    """argparse with one-line errors (``ino <command>: error: <what> (see ino <command> --help)``) and no
+    abbreviated options (a prefix of a flag is an error, not a guess)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

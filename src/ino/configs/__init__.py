@@ -8,7 +8,7 @@ as ``ino-charades`` or ``ablations/loss-out-mim``, or a path to a YAML file), th
 
 from __future__ import annotations
 
-from ino._lazy import attach
+from ino.utils.lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,

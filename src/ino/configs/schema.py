@@ -97,6 +97,11 @@ def _coerce(value: Any, kind: Any, name: str, what: str) -> Any:
         return tuple(coerced) if origin is tuple else coerced
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
+        try:
+            value = float(value)
+        except ValueError:
+            raise bad from None
     if kind is float and isinstance(value, float) and not math.isfinite(value):
         raise bad
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

@@ -79,7 +79,7 @@ class DemoConfig:
     topk: int = 5
     n_last_frames: int = 10
     radius: int = 12
-    #: the EMA teacher: it scored higher than the student in 10 of 11 short measured runs (README, demo section);
+    #: the EMA teacher: it scored higher than the student in most short measured runs (docs/experiments.md);
     #: INO's own inference default, the student, stays one flag away (``--which student``)
     which: str = "teacher"
     probe_steps: int = 6

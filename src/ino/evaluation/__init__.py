@@ -5,7 +5,7 @@ Nothing here imports torch: ``ino evaluate`` starts in a fraction of a second.
 
 from __future__ import annotations
 
-from ino._lazy import attach
+from ino.utils.lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,

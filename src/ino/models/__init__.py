@@ -3,7 +3,7 @@ head shared by CLS and patch tokens, the student network, the EMA teacher, and s
 
 from __future__ import annotations
 
-from ino._lazy import attach
+from ino.utils.lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from ino._lazy import attach
+from ino.utils.lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
