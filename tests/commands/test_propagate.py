@@ -19,7 +19,9 @@ from ino.cli import main
 from ino.data.davis import DavisLayout, read_frame, read_mask, write_mask
 from ino.data.synthetic import SynthConfig, write_benchmark
 from ino.models.weights import load_backbone, save_backbone
+from ino.utils.outputs import mark_made
 from ino.utils.viz import OverlayVideoWriter
+from support.processes import hold_folder
 
 TINY = ["--checkpoint", "random", "--arch", "vit_tiny", "--scale-size", "96", "--radius", "4", "--quiet"]
 
@@ -66,7 +68,7 @@ def test_resume_skips_finished_redoes_partial_and_refuses_other_settings(synth: 
     state = json.loads((out / ".ino-propagate.json").read_text())
     state["finished"] = [names[0]]
     (out / ".ino-propagate.json").write_text(json.dumps(state))
-    (out / f".partial-{names[1]}").mkdir()
+    mark_made(out / f".partial-{names[1]}")  # the hidden folder a killed run leaves (ino marks what it makes)
     for png in (out / names[1]).glob("*.png"):
         png.unlink()
     loud = [arg for arg in TINY if arg != "--quiet"]  # the skip is logged at INFO, which --quiet hides
@@ -255,3 +257,33 @@ def test_missing_ytvos_folders_give_one_clear_line(synth: Path, tmp_path: Path, 
     args = ["--ytvos-root", str(valid), "--all-frames", str(tmp_path / "none"), "--out", str(tmp_path / "o2"), *TINY]
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and f"none/JPEGImages/{name}: no such folder" in err and err.count("\n") == 1
+
+
+def test_results_never_replace_what_ino_did_not_make_nor_land_inside_the_dataset(
+    synth: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out"
+    name = DavisLayout(synth).sequences()[0]
+    (out / name).mkdir(parents=True)
+    (out / name / "notes.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "--davis-root", str(synth), "--out", str(out), *TINY)
+    assert code == 2 and "was not made by ino" in err and err.count("\n") == 1
+    assert (out / name / "notes.txt").read_text() == "mine"
+    annotations = synth / "Annotations" / "480p"
+    before = {p: p.read_bytes() for p in annotations.rglob("*.png")}
+    code, _, err = run_cli(capsys, "--davis-root", str(synth), "--out", str(annotations), *TINY)
+    assert code == 2 and "lies inside the input data folder" in err
+    assert before == {p: p.read_bytes() for p in annotations.rglob("*.png")}
+
+
+def test_a_second_run_into_the_same_folder_stops_at_once(synth: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    other = hold_folder(out, "ino propagate")
+    try:
+        code, _, err = run_cli(capsys, "--davis-root", str(synth), "--out", str(out), *TINY)
+    finally:
+        other.kill()
+        other.wait()
+    assert code == 2 and f"is in use by pid {other.pid} (ino propagate) since" in err and err.count("\n") == 1
+    assert not any(p.suffix == ".png" for p in out.rglob("*"))
+    assert run_cli(capsys, "--davis-root", str(synth), "--out", str(out), *TINY)[0] == 0  # the dead run's lock is free

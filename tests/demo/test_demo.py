@@ -74,3 +74,17 @@ def test_report_describes_the_recipe_that_ran() -> None:
     assert "25 fps" in demo and "no colour changes" in demo
     summary = recipe_summary(load_config(["demo"], {"clips": {"target_fps": 8.0}, "augment": {"jitter_p": 0.8}}))
     assert "8 fps" in summary and "no colour changes" not in summary and summary.startswith("ViT-tiny/16")
+
+
+def test_bad_input_stops_before_anything_is_removed_and_foreign_folders_are_kept(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    (out / "runs" / "mine").mkdir(parents=True)  # the README's training example writes into <out>/runs
+    (out / "runs" / "mine" / "log.jsonl").write_text("{}")
+    assert main(["demo", "--out", str(out), "--videos", str(tmp_path / "nonexistent")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--davis-root", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--budget-s", "5"]) == 2  # runs/ exists but ino did not make it
+    err = capsys.readouterr().err
+    assert "runs exists and was not made by ino" in err and err.count("\n") == 1
+    assert (out / "runs" / "mine" / "log.jsonl").read_text() == "{}"

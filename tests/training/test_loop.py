@@ -21,6 +21,7 @@ from ino.training.checkpoint import list_checkpoints, load_checkpoint
 from ino.training.log import read_log
 from ino.training.loop import TrainResult, train
 from ino.utils.viz import OverlayVideoWriter
+from support.processes import hold_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,3 +176,15 @@ def test_periodic_davis_evaluation_is_logged(clips: Path, tmp_path: Path) -> Non
     evaluations = [r for r in read_log(tmp_path / "run") if "davis_J&F-Mean" in r]
     assert len(evaluations) == 1 and evaluations[0]["step"] == 2
     assert 0 < evaluations[0]["davis_J&F-Mean"] <= 1
+
+
+def test_a_second_training_run_into_the_same_folder_stops_at_once(clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    other = hold_folder(out, "ino train")
+    try:
+        with pytest.raises(InoError, match=rf"is in use by pid {other.pid} \(ino train\)"):
+            train(tiny(clips, out, max_steps=2), progress=False, device="cpu")
+    finally:
+        other.kill()
+        other.wait()
+    assert not (out / "config.yaml").exists() and not (out / "log.jsonl").exists()

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from ino.demo.report import write_report
     from ino.demo.run import DemoConfig, run_demo
+    from ino.utils.outputs import exclusive
 
     settings = DemoConfig(
         out=args.out,
@@ -45,8 +46,9 @@ def run(args: argparse.Namespace) -> None:
         davis_max_frames=args.davis_max_frames,
         which=args.which,
     )
-    result = run_demo(settings)
-    report = write_report(result, args.out)
+    with exclusive(args.out, "ino demo"):  # the report too: one demo per folder
+        result = run_demo(settings)
+        report = write_report(result, args.out)
     for name in result.random:
         before = result.random[name].global_scores["J&F-Mean"]
         after = result.trained[name].global_scores["J&F-Mean"]

@@ -35,8 +35,13 @@ def print_and_write(evaluation: Evaluation, out: str, set_name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ino.evaluation.scorer import evaluate
+    from pathlib import Path
 
+    from ino.evaluation.scorer import evaluate
+    from ino.utils.outputs import refuse_inside
+
+    out = args.out or args.results
+    refuse_inside(out, [Path(args.davis_root) / "Annotations", Path(args.davis_root) / "JPEGImages"])
     evaluation = evaluate(
         args.davis_root,
         args.results,
@@ -47,4 +52,4 @@ def run(args: argparse.Namespace) -> None:
         sequences=args.sequences,
         progress=not args.quiet,
     )
-    print_and_write(evaluation, args.out or args.results, args.set)
+    print_and_write(evaluation, out, args.set)

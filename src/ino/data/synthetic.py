@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ino.data.davis import write_mask
+from ino.utils.outputs import exclusive
 
 RESOLUTION = "480p"
 
@@ -201,7 +202,11 @@ def _visible_first(first_ids: np.ndarray, n_objects: int) -> np.ndarray:
 def write_benchmark(out: str | Path, sequences: int = 8, config: SynthConfig | None = None, seed: int = 0) -> list[str]:
     """Write JPEG frames, palette ground truth for every frame and ``ImageSets/2017/val.txt``; returns names."""
     config = config or SynthConfig()
-    out = Path(out)
+    with exclusive(out, "ino synth") as out:
+        return _write_sequences(out, sequences, config, seed)
+
+
+def _write_sequences(out: Path, sequences: int, config: SynthConfig, seed: int) -> list[str]:
     names = []
     for index in range(sequences):
         spec = make_sequence(config, seed, index)

@@ -38,6 +38,7 @@ from ino.data.sources import ClipWarning, list_videos
 from ino.data.videos import av_frames, import_av, iter_frames, probe_video, resampled_indices
 from ino.errors import InoError
 from ino.utils.atomic import atomic_write, atomic_write_text
+from ino.utils.outputs import exclusive
 
 REPORT_NAME = "prepare-report.json"
 log = logging.getLogger(__name__)
@@ -268,13 +269,14 @@ def prepare(
     report.missing = [str(p) for p in listed.missing]
     for path in report.missing:
         log.warning("missing: %s", path)
-    for result in tqdm(_run_jobs(jobs, workers), total=len(jobs), unit="video", disable=not progress):
-        report.counts[result.status] += 1
-        report.frames += result.frames
-        report.bytes_out += result.bytes_out
-        if result.status == "failed":
-            report.failed.append({"source": result.source, "error": result.error})
-            log.warning("failed: %s: %s", result.source, result.error)
-    report.seconds = round(time.perf_counter() - started, 3)
-    atomic_write_text(dst / REPORT_NAME, json.dumps(asdict(report), indent=1) + "\n")
+    with exclusive(dst, "ino prepare"):
+        for result in tqdm(_run_jobs(jobs, workers), total=len(jobs), unit="video", disable=not progress):
+            report.counts[result.status] += 1
+            report.frames += result.frames
+            report.bytes_out += result.bytes_out
+            if result.status == "failed":
+                report.failed.append({"source": result.source, "error": result.error})
+                log.warning("failed: %s: %s", result.source, result.error)
+        report.seconds = round(time.perf_counter() - started, 3)
+        atomic_write_text(dst / REPORT_NAME, json.dumps(asdict(report), indent=1) + "\n")
     return report

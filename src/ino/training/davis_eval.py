@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from ino.models.vit import InoViT
 from ino.propagation.api import VideoPropagator
 from ino.propagation.presets import resolve_config
 from ino.propagation.runs import propagate_davis
+from ino.utils.outputs import mark_made, remove_made
 
 
 def davis_jf(
@@ -37,7 +37,8 @@ def davis_jf(
     config = resolve_config(base, short_side=short_side, radius=radius, patch_size=patch, size_multiple=multiple)
     model = copy.deepcopy(backbone).eval()  # the student stays in train mode
     propagator = VideoPropagator(model, config, device=device, batch_size=8 if device.type == "cuda" else 1)
-    shutil.rmtree(out_dir, ignore_errors=True)
+    remove_made(out_dir)  # the previous evaluation's predictions
+    mark_made(out_dir)
     names = propagate_davis(davis_root, out_dir, propagator, {"eval": True}, sequences=sequences, progress=False)
     results = evaluate(davis_root, out_dir, sequences=names).global_results()
     return {f"davis_{key}": results[key] for key in ("J&F-Mean", "J-Mean", "F-Mean")}

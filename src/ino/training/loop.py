@@ -11,6 +11,7 @@ and N + N resumed steps give identical weights in deterministic mode.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ino.training.meta_arch import InoMetaArch, StepSchedule
 from ino.training.schedules import lr_schedule, teacher_momentum_schedule, weight_decay_schedule
 from ino.utils import distributed
 from ino.utils.atomic import atomic_write_text
+from ino.utils.outputs import exclusive
 
 log = logging.getLogger(__name__)
 #: settings that may change between a run and its resumption (they do not change the maths)
@@ -67,7 +69,9 @@ def train(config: TrainConfig, progress: bool = True, device: str | None = None)
         raise InoError("no training data: pass --data with a folder, glob or CSV list of videos")
     dist = distributed.setup(device)
     try:
-        return _train(config, dist, progress)
+        # rank 0 writes the run folder (checkpoints, logs, the clip index): one training run per folder
+        with exclusive(config.output_dir, "ino train") if dist.is_main else contextlib.nullcontext():
+            return _train(config, dist, progress)
     finally:
         distributed.cleanup()
 

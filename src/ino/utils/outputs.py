@@ -1,0 +1,124 @@
+"""Output folders: one writer at a time, never inside an input dataset, and only what ``ino`` made is deleted.
+
+- :func:`exclusive` holds an advisory lock (``flock`` on ``<folder>/.ino-lock``, removed when the writer is done)
+  while a command writes there. A second writer stops at once with "in use by pid N (...) since ..."; a lock left by
+  a process that died is free, because the kernel drops a process's locks with it. Re-entrant within one process (a
+  command that calls a library function writing to the same folder holds it once).
+- :func:`refuse_inside` stops an output folder that lies inside an input dataset's data folders (writing masks into
+  ``Annotations/`` would replace the ground truth).
+- :func:`mark_made` / :func:`remove_made`: a folder ``ino`` creates to rebuild later carries a marker file, and only a
+  marked folder is ever removed; anything else with that name stops the command instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ino.errors import InoError
+
+LOCK_NAME = ".ino-lock"
+MARK_NAME = ".made-by-ino"
+_held: dict[Path, int] = {}
+_held_guard = threading.Lock()
+
+
+def make_folder(folder: Path) -> Path:
+    """``folder`` and its parents, or one clear message (read-only place, a file in the way, a full disk)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InoError(f"{folder}: cannot create the output folder ({error.strerror or error})") from None
+    return folder
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | Path, purpose: str = "ino") -> Iterator[Path]:
+    """Hold ``folder`` (created if needed) as its only writer for the block; see the module docstring."""
+    folder = make_folder(Path(folder))
+    key = folder.resolve()
+    with _held_guard:
+        if key in _held:
+            _held[key] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield folder
+        finally:
+            with _held_guard:
+                _held[key] -= 1
+        return
+    path = folder / LOCK_NAME
+    handle = _lock(path, folder)
+    try:
+        os.write(handle, f"pid {os.getpid()} ({purpose}) since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        with _held_guard:
+            _held[key] = 1
+        try:
+            yield folder
+        finally:
+            with _held_guard:
+                del _held[key]
+            path.unlink(missing_ok=True)  # while still locked: a waiting process then retries on a fresh file
+    finally:
+        os.close(handle)
+
+
+def _lock(path: Path, folder: Path) -> int:
+    """An open, locked descriptor of the lock file that is still the one at ``path`` (its holder may have removed
+    the file it locked just before we opened it: then try again on the new one)."""
+    while True:
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise InoError(f"{folder}: cannot write in the output folder ({error.strerror or error})") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(handle, 200).decode(errors="replace").strip() or "another process"
+            os.close(handle)
+            raise InoError(f"{folder} is in use by {holder}; wait for it to finish or choose another folder") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(handle, 0)
+            return handle
+        os.close(handle)
+
+
+def refuse_inside(output: str | Path, inputs: Iterable[Path], what: str = "--out") -> None:
+    """Stop when ``output`` is one of ``inputs`` (data folders of a dataset) or lies inside one."""
+    out = Path(output).resolve()
+    for folder in inputs:
+        root = Path(folder).resolve()
+        if out == root or root in out.parents:
+            raise InoError(
+                f"{what} {output} lies inside the input data folder {folder}: writing there could replace the "
+                "dataset's own files; choose a folder outside it"
+            )
+
+
+def mark_made(folder: Path) -> Path:
+    """Create ``folder`` (and parents) and mark it as made by ``ino``, so that a later run may remove it."""
+    make_folder(folder)
+    (folder / MARK_NAME).touch()
+    return folder
+
+
+def remove_made(folder: Path) -> None:
+    """Remove ``folder`` if ``ino`` made it (it holds the marker); a folder without the marker stops the command."""
+    if not folder.exists():
+        return
+    if not (folder / MARK_NAME).is_file():
+        raise InoError(f"{folder} exists and was not made by ino: move it away or choose another output folder")
+    shutil.rmtree(folder)
