@@ -287,3 +287,17 @@ def test_a_second_run_into_the_same_folder_stops_at_once(synth: Path, tmp_path: 
     assert code == 2 and f"is in use by pid {other.pid} (ino propagate) since" in err and err.count("\n") == 1
     assert not any(p.suffix == ".png" for p in out.rglob("*"))
     assert run_cli(capsys, "--davis-root", str(synth), "--out", str(out), *TINY)[0] == 0  # the dead run's lock is free
+
+
+def test_a_patch_16_backbone_from_training_is_propagated_and_recorded(synth: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    args = ["--davis-root", str(synth), "--out", str(out), "--scale-size", "96", "--radius", "2", "--quiet"]
+    code, stdout, err = run_cli(capsys, *args, "--checkpoint", "random", "--arch", "vit_tiny", "--patch-size", "16")
+    assert code == 0, err
+    state = json.loads((out / ".ino-propagate.json").read_text())["settings"]
+    assert (state["arch"], state["patch_size"], state["config"]["size_multiple"]) == ("vit_tiny", 16, 16)
+    name = DavisLayout(synth).sequences()[0]
+    assert read_mask(sorted((out / name).glob("*.png"))[-1]).shape == (96, 160)
+    # another backbone (random too, patch 8 this time) is refused in the same folder: its results would mix
+    code, _, err = run_cli(capsys, *args, "--checkpoint", "random", "--arch", "vit_tiny", "--patch-size", "8")
+    assert code == 2 and "patch_size" in err

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ino.commands._args import comma_list, non_negative_int, positive_float, positive_int
 from ino.configs.schema import PATCH_SIZES, VIT_ARCHS
 from ino.errors import InoError
 from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, LABEL_DOWNSAMPLING, PRESETS, PropagationConfig
+
+if TYPE_CHECKING:
+    from ino.models.vit import InoViT
 
 SUMMARY = "segment objects through videos by label propagation (DAVIS, YouTube-VOS, any video)"
 DESCRIPTION = (
@@ -71,9 +75,15 @@ def _config(args: argparse.Namespace) -> tuple[str, PropagationConfig]:
     return preset, resolve_config(preset, **overrides)
 
 
-def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, source: str) -> dict[str, object]:
-    """What a results folder depends on: the backbone (file identity included) and the protocol."""
-    settings: dict[str, object] = {"backbone": source, "preset": preset, "config": dataclasses.asdict(config)}
+def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, model: InoViT) -> dict[str, object]:
+    """What a results folder depends on: the backbone (geometry and file identity included) and the protocol."""
+    settings: dict[str, object] = {
+        "backbone": model.source,
+        "arch": model.arch,
+        "patch_size": model.patch_size,
+        "preset": preset,
+        "config": dataclasses.asdict(config),
+    }
     path = Path(args.checkpoint)
     if args.checkpoint != "random" and path.is_file():
         stat = path.stat()
@@ -87,6 +97,7 @@ def run(args: argparse.Namespace) -> None:
     from ino.data.davis import YtvosLayout
     from ino.propagation.api import VideoPropagator, load_propagation_backbone
     from ino.propagation.features import default_device
+    from ino.propagation.presets import for_patch_size
     from ino.propagation.runs import propagate_davis, propagate_video_file, propagate_ytvos
 
     modes = [name for name in ("davis_root", "ytvos_root", "video") if getattr(args, name)]
@@ -100,10 +111,11 @@ def run(args: argparse.Namespace) -> None:
     model = load_propagation_backbone(
         args.checkpoint, config, arch=args.arch, patch_size=args.patch_size, seed=args.seed
     )
+    config = for_patch_size(config, model.patch_size)  # e.g. a ViT/16 trained with the tiny preset
     device = torch.device(args.device) if args.device else default_device()
     batch_size = args.batch_size or (8 if device.type == "cuda" else 1)
     propagator = VideoPropagator(model, config, device=device, batch_size=batch_size)
-    settings = _settings(args, preset, config, model.source)
+    settings = _settings(args, preset, config, model)
     progress = not args.quiet
     print(f"backbone {model.source} ({model.arch}/{model.patch_size}), preset {preset}, device {device}")
     out = Path(args.out)

@@ -32,7 +32,7 @@ from ino.models.vit import InoViT
 from ino.models.weights import load_backbone
 from ino.propagation.engine import LabelPropagator, labels_to_mask
 from ino.propagation.features import FeatureExtractor, check_frame_size
-from ino.propagation.presets import PropagationConfig, resolve_config, target_size
+from ino.propagation.presets import PropagationConfig, for_patch_size, resolve_config, target_size
 
 MaskLike = np.ndarray | str | Path
 Frames = str | Path | Iterable[np.ndarray]
@@ -48,17 +48,12 @@ def load_propagation_backbone(
 ) -> InoViT:
     """The backbone to propagate with: a model as is, ``"random"`` (seeded ViT-S/8), or a weights file.
 
-    Training checkpoints give the entry named by ``config.checkpoint_key`` (INO: student, DINO: teacher).
+    Training checkpoints give the entry named by ``config.checkpoint_key`` (INO: student, DINO: teacher). A backbone
+    whose patch size differs from the protocol's is propagated with :func:`for_patch_size` of it.
     """
     if isinstance(source, InoViT):
         return source.eval()
-    model = load_backbone(source, arch=arch, patch_size=patch_size, which=config.checkpoint_key, seed=seed)
-    if model.patch_size != config.patch_size:
-        raise InoError(
-            f"{source}: the backbone has patch size {model.patch_size}, the propagation settings "
-            f"{config.patch_size} (set patch_size={model.patch_size})"
-        )
-    return model
+    return load_backbone(source, arch=arch, patch_size=patch_size, which=config.checkpoint_key, seed=seed)
 
 
 def load_mask(mask: MaskLike, what: str = "mask") -> np.ndarray:
@@ -96,6 +91,7 @@ class VideoPropagator:
         self.extractor: FeatureExtractor | None = None
         if backbone is not None:
             model = load_propagation_backbone(backbone, self.config)
+            self.config = for_patch_size(self.config, model.patch_size)
             self.extractor = FeatureExtractor(model, self.config, device=device, batch_size=batch_size)
         self.device = self.extractor.device if self.extractor else (None if device is None else torch.device(device))
         self.reset()

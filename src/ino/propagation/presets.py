@@ -16,6 +16,7 @@ OpenCV (the CLI reads the preset names from it); preprocessing lives in :mod:`in
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from ino.errors import InoError
@@ -117,6 +118,15 @@ def resolve_config(preset: str | PropagationConfig = "ino-davis", **overrides: o
     if unknown:
         raise InoError(f"unknown propagation setting(s): {', '.join(unknown)}")
     return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def for_patch_size(config: PropagationConfig, patch_size: int) -> PropagationConfig:
+    """The protocol for a backbone with another patch size: sizes stay multiples of both (e.g. 16 for a ViT/16
+    under ``ino-davis``), one feature cell per patch; ``radius`` still counts cells, so it covers more pixels."""
+    if patch_size == config.patch_size:
+        return config
+    multiple = math.lcm(config.size_multiple, patch_size)
+    return dataclasses.replace(config, patch_size=patch_size, size_multiple=multiple)
 
 
 def target_size(height: int, width: int, config: PropagationConfig) -> tuple[int, int]:

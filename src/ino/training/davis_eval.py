@@ -8,7 +8,6 @@ so that the window covers the same part of the frame as the protocol's.
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ import torch
 from ino.evaluation.scorer import evaluate
 from ino.models.vit import InoViT
 from ino.propagation.api import VideoPropagator
-from ino.propagation.presets import resolve_config
+from ino.propagation.presets import for_patch_size, resolve_config
 from ino.propagation.runs import propagate_davis
 from ino.utils.outputs import mark_made, remove_made
 
@@ -31,10 +30,8 @@ def davis_jf(
 ) -> dict[str, float]:
     """J&F-Mean, J-Mean and F-Mean of ``backbone`` on a DAVIS-layout folder with the ``ino-davis`` protocol."""
     base = resolve_config("ino-davis")
-    patch = backbone.patch_size
-    radius = max(1, round(base.radius * short_side / 480 * base.patch_size / patch))
-    multiple = math.lcm(base.size_multiple, patch)
-    config = resolve_config(base, short_side=short_side, radius=radius, patch_size=patch, size_multiple=multiple)
+    radius = max(1, round(base.radius * short_side / 480 * base.patch_size / backbone.patch_size))
+    config = for_patch_size(resolve_config(base, short_side=short_side, radius=radius), backbone.patch_size)
     model = copy.deepcopy(backbone).eval()  # the student stays in train mode
     propagator = VideoPropagator(model, config, device=device, batch_size=8 if device.type == "cuda" else 1)
     remove_made(out_dir)  # the previous evaluation's predictions
