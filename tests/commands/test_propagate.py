@@ -292,7 +292,7 @@ def test_a_second_run_into_the_same_folder_stops_at_once(synth: Path, tmp_path: 
 def test_a_patch_16_backbone_from_training_is_propagated_and_recorded(synth: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     args = ["--davis-root", str(synth), "--out", str(out), "--scale-size", "96", "--radius", "2", "--quiet"]
-    code, stdout, err = run_cli(capsys, *args, "--checkpoint", "random", "--arch", "vit_tiny", "--patch-size", "16")
+    code, _, err = run_cli(capsys, *args, "--checkpoint", "random", "--arch", "vit_tiny", "--patch-size", "16")
     assert code == 0, err
     state = json.loads((out / ".ino-propagate.json").read_text())["settings"]
     assert (state["arch"], state["patch_size"], state["config"]["size_multiple"]) == ("vit_tiny", 16, 16)

@@ -188,3 +188,38 @@ def test_a_second_training_run_into_the_same_folder_stops_at_once(clips: Path, t
         other.kill()
         other.wait()
     assert not (out / "config.yaml").exists() and not (out / "log.jsonl").exists()
+
+
+def test_the_authors_schedule_replays_their_loop_and_clean_freezes_the_last_layer(clips: Path, tmp_path: Path) -> None:
+    from ino.training.meta_arch import InoMetaArch
+    from ino.training.schedules import lr_schedule, teacher_momentum_schedule, weight_decay_schedule
+
+    def run(folder: str, schedule: str, **extra: object) -> tuple[object, list[dict]]:
+        config = tiny(clips, tmp_path / folder, checkpoint_every=100, **extra)
+        config.clips.clips_per_video, config.optim.schedule = 1, schedule  # 4 clips: 2 steps per epoch
+        return config, (train(config, progress=False, device="cpu"), read_log(tmp_path / folder))[1]
+
+    config, records = run("authors", "authors")
+    epochs, per_epoch, o = config.optim.epochs, 2, config.optim
+    lrs = lr_schedule(o.base_lr, o.batch_size, epochs * per_epoch, o.warmup_epochs * per_epoch, o.min_lr)
+    wds, momenta = weight_decay_schedule(epochs * per_epoch), teacher_momentum_schedule(epochs * per_epoch)
+    expected = []
+    for epoch in range(1, epochs + 1):  # the authors' loop: from epoch 1, iteration index len * epoch + i ...
+        for i in range(per_epoch):
+            it = per_epoch * epoch + i
+            if it >= len(lrs):  # ... which raised IndexError on entering the last epoch: here the run just ends
+                break
+            expected.append((lrs[it], wds[it], momenta[it]))
+    assert len(records) == (epochs - 1) * per_epoch == len(expected)
+    for record, (lr, wd, momentum) in zip(records, expected, strict=True):
+        assert (record["lr"], record["wd"], record["momentum"]) == pytest.approx((lr, wd, momentum), rel=1e-12)
+
+    def last_layer_changed(folder: str, schedule: str) -> bool:
+        config, _ = run(folder, schedule, max_steps=per_epoch)  # the first epoch only
+        initial = InoMetaArch(config, torch.device("cpu")).student.head.last_layer.state_dict()
+        trained = load_checkpoint(list_checkpoints(tmp_path / folder)[-1])["student"]
+        key = "head.last_layer.parametrizations.weight.original1"
+        return not torch.equal(trained[key], initial["parametrizations.weight.original1"])
+
+    assert last_layer_changed("authors-first", "authors")  # their freeze never happened (epoch >= 1 always)
+    assert not last_layer_changed("clean-first", "clean")  # 0-based epochs: frozen during epoch 0

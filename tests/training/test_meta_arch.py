@@ -53,6 +53,19 @@ def test_a_step_sums_its_terms_steps_adamw_and_moves_the_teacher_by_ema(prob: fl
     assert (meta.student.backbone.mask_token.grad is not None) is (prob == 1.0)
 
 
+def test_without_a_patch_loss_the_student_is_never_masked() -> None:
+    changes = {"augment": {"global_size": 64, "local_size": 16}, "masking": {"prob": 1.0}}
+    meta = InoMetaArch(load_config(["tiny", "ablations/loss-out-only"], changes), torch.device("cpu"))
+    unmasked = InoMetaArch(load_config(["tiny", "ablations/loss-out-only"], {**changes, "masking": {"prob": 0.0}}),
+                           torch.device("cpu"))  # fmt: skip
+    for step in range(3):
+        torch.manual_seed(step)
+        record = meta.train_step(*crops(step), step=step, schedule=SCHEDULE)
+        torch.manual_seed(step)
+        assert record == unmasked.train_step(*crops(step), step=step, schedule=SCHEDULE)  # the same cls loss
+        assert record["masked"] is False and meta.student.backbone.mask_token.grad is None
+
+
 def test_a_frozen_last_layer_keeps_its_weights() -> None:
     meta = tiny(prob=1.0)
     last = [p.detach().clone() for p in meta.student.head.last_layer.parameters()]

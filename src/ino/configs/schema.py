@@ -37,6 +37,7 @@ GLOBAL_AUGS = ("none", "paper")
 MASK_MODES = ("random_shared", "block")
 OUT_MODES = ("faithful", "paper")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+SCHEDULES = ("clean", "authors")
 
 
 @dataclass(frozen=True)
@@ -259,9 +260,15 @@ class OptimConfig(_Group):
     clip_grad: float = setting(3.0, rule=at_least(0))
     freeze_last_layer: int = setting(1, rule=at_least(0))
     precision: str = setting("auto", choices=PRECISIONS)
+    #: ``authors`` replays the schedule the authors' loop really ran (docs/method.md §6.3): schedules built for
+    #: ``epochs`` epochs, entered one epoch in, ``epochs - 1`` epochs trained, the last layer never frozen
+    schedule: str = setting("clean", choices=SCHEDULES)
 
     def _relations(self) -> list[tuple[bool, str]]:
-        return [(self.warmup_epochs <= self.epochs, "optim.warmup_epochs must not exceed optim.epochs")]
+        return [
+            (self.warmup_epochs <= self.epochs, "optim.warmup_epochs must not exceed optim.epochs"),
+            (self.schedule == "clean" or self.epochs >= 2, "optim.schedule authors trains epochs - 1: epochs >= 2"),
+        ]
 
 
 @dataclass

@@ -118,13 +118,16 @@ def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -
             f"{len(index.videos)} usable videos give fewer clips per epoch than one step needs "
             f"({batch} clips x {dist.world_size} processes); add videos or lower optim.batch_size"
         )
-    total_steps = config.optim.epochs * steps_per_epoch
-    stop_step = min(total_steps, config.run.max_steps or total_steps)
+    o = config.optim
+    total_steps = o.epochs * steps_per_epoch  # the schedules' length
+    # the authors' loop entered its schedules one epoch in and trained epochs - 1 of them (docs/method.md §6.3)
+    offset = steps_per_epoch if o.schedule == "authors" else 0
+    run_steps = total_steps - offset
+    stop_step = min(run_steps, config.run.max_steps or run_steps)
     dataset = ClipDataset(index, MultiCropAugment(config.augment), seed=config.run.seed)
 
     meta = InoMetaArch(config, device, rank=dist.rank, distributed=dist.enabled)
     total_clips = batch * dist.world_size
-    o = config.optim
     warmup = o.warmup_epochs * steps_per_epoch
     lrs = lr_schedule(o.base_lr, total_clips, total_steps, warmup, o.min_lr, config.clips.clip_len)
     wds = weight_decay_schedule(total_steps, o.weight_decay, o.weight_decay_end)
@@ -171,9 +174,9 @@ def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -
             before = step
             for global_crops, local_crops in loader:
                 waited += time.perf_counter() - started
-                schedule = StepSchedule(
-                    float(lrs[step]), float(wds[step]), float(momenta[step]), epoch < o.freeze_last_layer
-                )
+                at = step + offset
+                frozen = at // steps_per_epoch < o.freeze_last_layer
+                schedule = StepSchedule(float(lrs[at]), float(wds[at]), float(momenta[at]), frozen)
                 record = {"step": step, "epoch": epoch, **meta.train_step(global_crops, local_crops, step, schedule)}
                 elapsed = time.perf_counter() - started
                 record.update(clips_per_s=total_clips / max(elapsed, 1e-9), data_wait=waited / max(elapsed, 1e-9))

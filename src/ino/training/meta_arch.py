@@ -82,7 +82,12 @@ class InoMetaArch:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
     def draw_mask(self, step: int, clips: int) -> torch.Tensor | None:
-        """This step's mask (docs/method.md §4): (N,) shared (None in an unmasked step) or (clips, N) per clip."""
+        """This step's mask (docs/method.md §4): (N,) shared (None in an unmasked step) or (clips, N) per clip.
+
+        None whenever no patch loss is on: masking only serves them, and the authors masked the student only then.
+        """
+        if not (self.config.loss.w_mim or self.config.loss.w_aff):
+            return None
         return step_mask(self.config.masking, self.config.run.seed, step, self.rank, clips, self.grid)
 
     def forward_backward(
