@@ -78,6 +78,9 @@ def test_every_command_takes_quiet_as_a_switch_and_flags_have_dashes_only() -> N
         (["evaluate", "--davis-root", "x", "--results", "y", "--workers", "0"], "must be >= 1, got 0"),
         (["train", "--optim.base_lr", "1"], "unrecognized arguments: --optim.base_lr"),
         (["train", "--optim.base", "1"], "unrecognized arguments: --optim.base"),
+        (["train", "--clips.workers", "-1"], "clips.workers must be >= 0, got -1"),
+        (["propagate", "--davis-root", "x", "--checkpoint", "random", "--out", "y", "--device", "cuda:99"], "cuda:99"),
+        (["propagate", "--davis-root", "x", "--checkpoint", "random", "--out", "y", "--device", "gpu"], "not a device"),
     ],
 )
 def test_bad_arguments_end_in_one_line_before_any_work(argv: list[str], message: str, capsys) -> None:

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from ino import __version__
-from ino.errors import InoError
+from ino.errors import InoError, Interrupted
 
 SUBCOMMANDS = ("convert", "demo", "evaluate", "export", "prepare", "propagate", "synth", "train")
 
@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InoError as error:
         print(f"ino {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"ino {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
     except BrokenPipeError:
         sys.stderr.close()
         return 0

@@ -9,3 +9,11 @@ programming error, e.g. tensors of the wrong shape passed between our own functi
 
 class InoError(Exception):
     """Bad input or configuration, described in words a user can act on."""
+
+
+class Interrupted(Exception):
+    """A run stopped on request (SIGTERM, SIGINT) after saving its state; the CLI exits with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,4 +1,5 @@
-"""Tiny synthetic H.264 videos whose frames name themselves by colour, for tests that must not need shared data."""
+"""Tiny synthetic videos for tests that must not need shared data: frames that name themselves by colour, and a
+drifting texture for training."""
 
 from __future__ import annotations
 
@@ -39,3 +40,14 @@ def write_video(path: Path, n_frames: int, fps: int = 30, height: int = 48, widt
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
     return path
+
+
+def write_clip(path: Path, frames: int, seed: int, size: tuple[int, int] = (72, 112), fps: float = 24.0) -> None:
+    """A textured pattern drifting across the frame: something for the crops to match between frames."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 256, (size[0] + frames * 2, size[1] + frames * 2, 3), dtype=np.uint8)
+    from ino.utils.viz import OverlayVideoWriter
+
+    with OverlayVideoWriter(path, fps) as writer:
+        for t in range(frames):
+            writer.write(texture[t * 2 : t * 2 + size[0], t : t + size[1]])

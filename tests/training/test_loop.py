@@ -20,19 +20,10 @@ from ino.models.weights import load_backbone
 from ino.training.checkpoint import list_checkpoints, load_checkpoint
 from ino.training.log import read_log
 from ino.training.loop import TrainResult, train
-from ino.utils.viz import OverlayVideoWriter
 from support.processes import hold_folder
+from support.video_factory import write_clip
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def write_clip(path: Path, frames: int, seed: int, size: tuple[int, int] = (72, 112), fps: float = 24.0) -> None:
-    """A textured pattern drifting across the frame: something for the crops to match between frames."""
-    rng = np.random.default_rng(seed)
-    texture = rng.integers(0, 256, (size[0] + frames * 2, size[1] + frames * 2, 3), dtype=np.uint8)
-    with OverlayVideoWriter(path, fps) as writer:
-        for t in range(frames):
-            writer.write(texture[t * 2 : t * 2 + size[0], t : t + size[1]])
 
 
 @pytest.fixture(scope="module")

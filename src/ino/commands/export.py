@@ -21,14 +21,14 @@ def run(args: argparse.Namespace) -> None:
 
     from ino.errors import InoError
     from ino.models.weights import load_backbone, save_backbone
-    from ino.training.checkpoint import latest_checkpoint
+    from ino.training.checkpoint import latest_intact_checkpoint
 
     source = Path(args.checkpoint)
     if source.is_dir():
-        newest = latest_checkpoint(source)
+        newest = latest_intact_checkpoint(source)  # a damaged newest one is passed over, with a warning
         if newest is None:
             raise InoError(f"{source}: no checkpoints/step-*.pt in this run folder")
-        source = newest
+        source = newest[0]
     model = load_backbone(source, which=args.which)
     save_backbone(model, args.out, source=f"{source}[{args.which}]")
     print(f"wrote {args.out} ({model.arch}/{model.patch_size}, {args.which} of {source})")

@@ -92,13 +92,12 @@ def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, 
 
 
 def run(args: argparse.Namespace) -> None:
-    import torch
 
     from ino.data.davis import YtvosLayout
     from ino.propagation.api import VideoPropagator, load_propagation_backbone
-    from ino.propagation.features import default_device
     from ino.propagation.presets import for_patch_size
     from ino.propagation.runs import propagate_davis, propagate_video_file, propagate_ytvos
+    from ino.utils.distributed import resolve_device
 
     modes = [name for name in ("davis_root", "ytvos_root", "video") if getattr(args, name)]
     if len(modes) != 1:
@@ -112,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
         args.checkpoint, config, arch=args.arch, patch_size=args.patch_size, seed=args.seed
     )
     config = for_patch_size(config, model.patch_size)  # e.g. a ViT/16 trained with the tiny preset
-    device = torch.device(args.device) if args.device else default_device()
+    device = resolve_device(args.device)
     batch_size = args.batch_size or (8 if device.type == "cuda" else 1)
     propagator = VideoPropagator(model, config, device=device, batch_size=batch_size)
     settings = _settings(args, preset, config, model)

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from ino.configs.schema import VIT_ARCHS
 from ino.errors import InoError
 from ino.models.vit import InoViT, build_vit
+from ino.utils.checksum import verify_digest
 
 #: checkpoint entries that can hold the backbone, for files with several models or training state.
 WHICH = ("student", "teacher")
@@ -145,6 +146,8 @@ def _backbone_state(loaded: object, path: Path, which: str) -> tuple[dict[str, t
     if not isinstance(loaded, Mapping):
         kind = type(loaded).__name__
         raise InoError(f"{path}: expected a dict of tensors or a training checkpoint, found {kind}")
+    if "digest" in loaded:  # one of our training checkpoints: its contents must match the digest saved with them
+        loaded = verify_digest(dict(loaded), path)
     entry = which if any(key in loaded for key in WHICH) else None
     if entry is None:
         entry = next((key for key in _NESTED_ENTRIES if isinstance(loaded.get(key), Mapping)), None)

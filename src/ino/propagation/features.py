@@ -24,6 +24,7 @@ import torch
 from ino.errors import InoError
 from ino.models.vit import InoViT
 from ino.propagation.presets import PropagationConfig, target_size
+from ino.utils.distributed import resolve_device
 
 T = TypeVar("T")
 _END = object()
@@ -61,11 +62,6 @@ def normalise(frames: torch.Tensor, config: PropagationConfig, dtype: torch.dtyp
 def preprocess(rgb: np.ndarray, config: PropagationConfig) -> torch.Tensor:
     """A (3, th, tw) float32 network input from an (H, W, 3) uint8 RGB frame: resize, then normalise."""
     return normalise(torch.from_numpy(resize_frame(rgb, config))[None], config)[0]
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
@@ -131,7 +127,7 @@ class FeatureExtractor:
                 f"the backbone has patch size {backbone.patch_size} but the propagation settings assume "
                 f"{config.patch_size}"
             )
-        self.device = default_device() if device is None else torch.device(device)
+        self.device = resolve_device(device)
         self.backbone = backbone.to(self.device).eval()
         self.config = config
         self.batch_size = batch_size

@@ -4,7 +4,9 @@ A line holds the averages over its window of steps: each loss term, teacher entr
 time spent waiting for data; ``mim`` and ``aff`` average the masked steps only (absent when the window had none),
 ``masked`` counts them, ``steps`` is the window's length, ``step`` its last step, and lr, weight decay and teacher
 momentum are the last step's. With ``log_every: 1`` every step is a line of its own (``masked`` is then 0 or 1).
-The JSONL file is the record a run is judged by; it is appended to, so a resumed run continues it.
+The JSONL file is the record a run is judged by. A checkpoint flushes the current window first, and a resumed run
+drops the lines of steps after its checkpoint (an interrupted run logged them) before appending: every step is in
+the log once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+from ino.utils.atomic import atomic_write_text
 
 #: the terms that exist in masked steps only
 MASKED_TERMS = ("mim", "aff")
@@ -49,7 +53,12 @@ class TrainLog:
         if not enabled:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = (run_dir / "log.jsonl").open("a")
+        path = run_dir / "log.jsonl"
+        # step windows name their last step's index; other lines (evaluations) the number of steps done
+        kept = [line for line in read_log(run_dir) if line["step"] < start_step + ("steps" not in line)]
+        if path.exists():
+            atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in kept))
+        self._jsonl = path.open("a")
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -64,12 +73,13 @@ class TrainLog:
             return
         self._window.append(record)
         if (record["step"] + 1) % self.every == 0:
-            self._flush()
+            self.flush()
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the steps not yet written as one (possibly shorter) window."""
         if self._window:
             self.record(average(self._window))
             self._window = []
@@ -90,7 +100,7 @@ class TrainLog:
         """Write the last, possibly shorter, window and close the outputs."""
         if not self.enabled:
             return
-        self._flush()
+        self.flush()
         if self._bar is not None:
             self._bar.close()
         if self._jsonl is not None:

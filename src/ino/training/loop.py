@@ -23,14 +23,15 @@ import yaml
 from ino.configs.schema import TrainConfig
 from ino.data.augment import MultiCropAugment
 from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
-from ino.errors import InoError
-from ino.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ino.errors import InoError, Interrupted
+from ino.training.checkpoint import latest_intact_checkpoint, save_checkpoint
 from ino.training.log import TrainLog
 from ino.training.meta_arch import InoMetaArch, StepSchedule
 from ino.training.schedules import lr_schedule, teacher_momentum_schedule, weight_decay_schedule
 from ino.utils import distributed
 from ino.utils.atomic import atomic_write_text
 from ino.utils.outputs import exclusive
+from ino.utils.stopping import EXIT_CODES, StopRequests
 
 log = logging.getLogger(__name__)
 #: settings that may change between a run and its resumption (they do not change the maths)
@@ -98,8 +99,7 @@ def _clip_index(config: TrainConfig, run_dir: Path, dist: distributed.Distribute
 
 def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -> TrainResult:
     run_dir = Path(config.output_dir)
-    resume_path = latest_checkpoint(run_dir)
-    resumed = load_checkpoint(resume_path) if resume_path else None
+    resume_path, resumed = latest_intact_checkpoint(run_dir) or (None, None)
     if resumed is not None:
         _check_resumable(resumed["config"], config, resume_path)
     if config.run.deterministic:
@@ -148,6 +148,7 @@ def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -
     saved: Path | None = resume_path
 
     def checkpoint() -> Path | None:
+        train_log.flush()  # the log holds exactly the steps up to the checkpoint: a resume continues it from there
         if not dist.is_main:
             return None
         rng = {"torch": torch.get_rng_state()}
@@ -160,40 +161,54 @@ def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -
             "rng": rng,
             "config": config.to_dict(),
         }
-        path = save_checkpoint(run_dir, state, step, config.run.keep_last)
+        try:
+            path = save_checkpoint(run_dir, state, step, config.run.keep_last)
+        except InoError as error:
+            raise InoError(f"{error}; the last good checkpoint is {saved or 'none: no checkpoint yet'}") from None
         log.info("saved %s", path)
         return path
 
     loader = make_loader(dataset, sampler, batch, config.clips.workers, pin_memory=device.type == "cuda")
     try:
-        while step < stop_step:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            sampler.set_epoch(epoch)
-            sampler.skip(in_epoch * batch)
-            waited, started = 0.0, time.perf_counter()
-            before = step
-            for global_crops, local_crops in loader:
-                waited += time.perf_counter() - started
-                at = step + offset
-                frozen = at // steps_per_epoch < o.freeze_last_layer
-                schedule = StepSchedule(float(lrs[at]), float(wds[at]), float(momenta[at]), frozen)
-                record = {"step": step, "epoch": epoch, **meta.train_step(global_crops, local_crops, step, schedule)}
-                elapsed = time.perf_counter() - started
-                record.update(clips_per_s=total_clips / max(elapsed, 1e-9), data_wait=waited / max(elapsed, 1e-9))
-                losses.append(record["loss"])
-                step += 1
-                train_log.step(record)
-                if step % config.run.checkpoint_every == 0 or step == stop_step:
-                    saved = checkpoint() or saved
-                if config.run.eval_every and step % config.run.eval_every == 0:
-                    _evaluate(config, meta, run_dir, step, train_log, dist)
-                if step >= stop_step or step % steps_per_epoch == 0:
-                    break
+        with StopRequests() as stop:
+            while step < stop_step:
+                epoch, in_epoch = divmod(step, steps_per_epoch)
+                sampler.set_epoch(epoch)
+                sampler.skip(in_epoch * batch)
                 waited, started = 0.0, time.perf_counter()
-            if step == before:
-                raise InoError(f"epoch {epoch}: the clip loader gave no batch at position {in_epoch} of the epoch")
-            if step % steps_per_epoch == 0 and step % config.run.checkpoint_every and step != stop_step:
-                saved = checkpoint() or saved  # epoch end
+                before = step
+                for global_crops, local_crops in loader:
+                    waited += time.perf_counter() - started
+                    at = step + offset
+                    frozen = at // steps_per_epoch < o.freeze_last_layer
+                    schedule = StepSchedule(float(lrs[at]), float(wds[at]), float(momenta[at]), frozen)
+                    try:
+                        record = meta.train_step(global_crops, local_crops, step, schedule)
+                    except InoError as error:
+                        raise InoError(f"{error}; the last good checkpoint is {saved or 'none yet'}") from None
+                    elapsed = time.perf_counter() - started
+                    record = {"step": step, "epoch": epoch, **record, "clips_per_s": total_clips / max(elapsed, 1e-9)}
+                    record["data_wait"] = waited / max(elapsed, 1e-9)
+                    losses.append(record["loss"])
+                    step += 1
+                    train_log.step(record)
+                    signalled = stop.requested()
+                    if signalled or step % config.run.checkpoint_every == 0 or step == stop_step:
+                        saved = checkpoint() or saved
+                    if signalled:
+                        raise Interrupted(
+                            f"stopped by {signalled.name} after step {step}; saved {saved} (the same command resumes)",
+                            EXIT_CODES[signalled],
+                        )
+                    if config.run.eval_every and step % config.run.eval_every == 0:
+                        _evaluate(config, meta, run_dir, step, train_log, dist)
+                    if step >= stop_step or step % steps_per_epoch == 0:
+                        break
+                    waited, started = 0.0, time.perf_counter()
+                if step == before:
+                    raise InoError(f"epoch {epoch}: the clip loader gave no batch at position {in_epoch} of the epoch")
+                if step % steps_per_epoch == 0 and step % config.run.checkpoint_every and step != stop_step:
+                    saved = checkpoint() or saved  # epoch end
     finally:
         train_log.close()
     distributed.barrier()

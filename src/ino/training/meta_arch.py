@@ -156,10 +156,7 @@ class InoMetaArch:
         reduced = distributed.mean_over_ranks(torch.stack([*values, entropy]).float()).tolist()
         terms = dict(zip([*LOSS_TERMS, "teacher_entropy"], reduced, strict=True))
         if not all(math.isfinite(value) for value in reduced):
-            raise InoError(
-                f"non-finite loss ({terms}); training stopped, the last checkpoint in the run folder is the last "
-                "good state"
-            )
+            raise InoError(f"non-finite loss ({terms}); training stopped before the weights changed")
         return loss, terms
 
     def optimizer_step(self, schedule: StepSchedule) -> None:

@@ -13,20 +13,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from ino.errors import InoError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
-    """Call ``write(stream)`` on a binary temporary file, then rename it to ``path``; returns ``path``."""
+    """Call ``write(stream)`` on a binary temporary file, then rename it to ``path``; returns ``path``.
+
+    A file-system error (full disk, read-only folder, permission) becomes one :class:`InoError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as error:
+        raise InoError(f"{path}: cannot write ({error.strerror or error})") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
         os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise InoError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

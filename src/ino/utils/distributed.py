@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ino.errors import InoError
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -30,17 +32,31 @@ class Distributed:
         return self.world_size > 1
 
 
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a torch device (None: CUDA when available, else the CPU); one message for a name that is not a
+    device, or names CUDA on a machine without it."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise InoError(f"--device {device}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise InoError(f"--device {device}: no CUDA device is available on this machine")
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise InoError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return chosen
+
+
 def setup(device: str | None = None) -> Distributed:
     """Join the process group when launched by torchrun; pick this rank's device (CUDA when available)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if use_cuda:
-        chosen = torch.device("cuda", local_rank) if device in (None, "cuda") else torch.device(device)
+    chosen = resolve_device(device)
+    if chosen.type == "cuda":
+        chosen = torch.device("cuda", local_rank) if chosen.index is None else chosen
         torch.cuda.set_device(chosen)
-    else:
-        chosen = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
     return Distributed(rank, world_size, local_rank, chosen)
