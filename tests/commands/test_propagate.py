@@ -79,6 +79,7 @@ def test_resume_skips_finished_redoes_partial_and_refuses_other_settings(synth: 
     for n in names:
         for expected, path in zip(reference[n], sorted((out / n).glob("*.png")), strict=True):
             np.testing.assert_array_equal(read_mask(path), expected)
+    assert run_cli(capsys, "--davis-root", str(synth), "--out", str(out), *TINY, "--chunk-size", "64")[0] == 0
     code, _, err = run_cli(capsys, "--davis-root", str(synth), "--out", str(out), *TINY, "--topk", "3")
     assert code == 2 and "config.topk" in err and err.count("\n") == 1
 

@@ -185,3 +185,37 @@ def test_read_only_output_folders_end_in_one_line(clips: Path, tmp_path: Path, c
     assert main(["train", "--config", "tiny", "--data", str(clips), "--output-dir", str(folder / "run")]) == 2
     err = capsys.readouterr().err
     assert "cannot create the output folder" in err and err.count("\n") == 1
+
+
+def test_resume_identity_is_what_changes_results(clips: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "run"
+
+    def run(data: str, steps: int, **changes: object) -> None:
+        config = load_config(["tiny"], {"data": [data], "output_dir": str(out), "run": {"max_steps": steps}})
+        for dotted, value in changes.items():
+            group, key = dotted.split("__")
+            setattr(getattr(config, group), key, value)
+        train(config, progress=False, device="cpu")
+
+    run(str(clips), 2)
+    monkeypatch.chdir(clips.parent)
+    # the same videos spelled otherwise, and settings that do not change what is computed, resume
+    run(f"{clips.name}/", 3, clips__workers=1, clips__index_workers=1, run__eval_every=0, run__log_every=2)
+    assert final_state(out)["step"] == 3
+    extra = clips.parent / "more"
+    extra.mkdir(exist_ok=True)
+    for name in clips.iterdir():
+        (extra / name.name).symlink_to(name)
+    write_clip(extra / "added.mp4", frames=36, seed=9)
+    with pytest.raises(InoError, match="was trained on other videos"):
+        run(str(extra), 4)
+    with pytest.raises(InoError, match=r"other settings \(optim.base_lr\)"):
+        run(str(clips), 4, optim__base_lr=0.1)
+
+
+def test_a_mistyped_evaluation_folder_stops_before_any_work(clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    changes = {"data": [str(clips)], "output_dir": str(out), "run": {"eval_davis_root": str(tmp_path / "DAVSI")}}
+    with pytest.raises(InoError, match="no such folder"):
+        train(load_config(["tiny"], {**changes, "run": {**changes["run"], "eval_every": 5}}), device="cpu")
+    assert not out.exists()

@@ -76,13 +76,15 @@ def _config(args: argparse.Namespace) -> tuple[str, PropagationConfig]:
 
 
 def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, model: InoViT) -> dict[str, object]:
-    """What a results folder depends on: the backbone (geometry and file identity included) and the protocol."""
+    """What a results folder depends on: the backbone (geometry and file identity included) and the protocol; the
+    query tile size changes speed only, so a resumed run may change it."""
+    protocol = {key: value for key, value in dataclasses.asdict(config).items() if key != "chunk_size"}
     settings: dict[str, object] = {
         "backbone": model.source,
         "arch": model.arch,
         "patch_size": model.patch_size,
         "preset": preset,
-        "config": dataclasses.asdict(config),
+        "config": protocol,
     }
     path = Path(args.checkpoint)
     if args.checkpoint != "random" and path.is_file():

@@ -14,6 +14,8 @@ position)``: the same run gives the same batches for any number of loader worker
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
 import os
@@ -135,6 +137,15 @@ class ClipIndex:
                 ratio = exact_fraction(self.target_fps) / exact_fraction(float(value))
                 length[fps == value] = n_frames[fps == value] * ratio.numerator // ratio.denominator
         return np.maximum(0, length - (self.clip_len - 1) * step)
+
+    def identity(self) -> str:
+        """What the index holds, as a digest: the clip settings and each usable video's path, frame count and rate,
+        in order. A resumed run compares it with its checkpoint's: the same videos however ``--data`` spells them,
+        and another set of videos (added, removed, re-encoded) is noticed."""
+        table = self.table
+        rows = [[str(table.paths[r]), int(table.n_frames[r]), float(table.fps[r])] for r in self.rows]
+        settings = [self.clip_len, self.sampling, self.target_fps, self.frame_stride]
+        return hashlib.sha256(json.dumps([settings, rows]).encode()).hexdigest()
 
     @property
     def n_clips(self) -> int:

@@ -23,6 +23,7 @@ import yaml
 from ino.configs.schema import TrainConfig
 from ino.data.augment import MultiCropAugment
 from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
+from ino.data.davis import DavisLayout
 from ino.errors import InoError, Interrupted
 from ino.training.checkpoint import latest_intact_checkpoint, save_checkpoint
 from ino.training.log import TrainLog
@@ -34,8 +35,15 @@ from ino.utils.outputs import exclusive
 from ino.utils.stopping import EXIT_CODES, StopRequests
 
 log = logging.getLogger(__name__)
-#: settings that may change between a run and its resumption (they do not change the maths)
-RESUMABLE_CHANGES = {("run", "max_steps"), ("run", "log_every"), ("run", "checkpoint_every"), ("run", "keep_last")}
+#: settings that may change between a run and its resumption: they do not change what is computed. The videos are
+#: compared by content (:meth:`ino.data.clips.ClipIndex.identity`), not by how ``--data`` names them.
+RESUMABLE_CHANGES = {
+    ("clips", "workers"),
+    ("clips", "index_workers"),
+    ("clips", "cache_dir"),
+    *(("run", key) for key in ("max_steps", "log_every", "checkpoint_every", "keep_last", "deterministic")),
+    *(("run", key) for key in ("eval_davis_root", "eval_every", "eval_sequences", "eval_short_side")),
+}
 
 
 @dataclass
@@ -55,7 +63,6 @@ def _check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
         for key, value in values.items()
         if (group, key) not in RESUMABLE_CHANGES and current.get(group, {}).get(key) != value
     ]
-    changed += [k for k in ("data",) if saved.get(k) != current.get(k)]
     if changed:
         raise InoError(
             f"{path} was written with other settings ({', '.join(changed)}); use another --output-dir to start a "
@@ -68,22 +75,28 @@ def train(config: TrainConfig, progress: bool = True, device: str | None = None)
     config.validate()
     if not config.data:
         raise InoError("no training data: pass --data with a folder, glob or CSV list of videos")
+    videos = list_videos(config.data)  # every input is checked before any work
+    if config.run.eval_davis_root:
+        names = DavisLayout(Path(config.run.eval_davis_root)).sequences()
+        unknown = sorted(set((config.run.eval_sequences or "").split(",")) - set(names) - {""})
+        if unknown:
+            raise InoError(f"run.eval_sequences: {', '.join(unknown)} not in {config.run.eval_davis_root}")
     dist = distributed.setup(device)
     try:
         # rank 0 writes the run folder (checkpoints, logs, the clip index): one training run per folder
         with exclusive(config.output_dir, "ino train") if dist.is_main else contextlib.nullcontext():
-            return _train(config, dist, progress)
+            return _train(config, videos, dist, progress)
     finally:
         distributed.cleanup()
 
 
-def _clip_index(config: TrainConfig, run_dir: Path, dist: distributed.Distributed) -> ClipIndex:
+def _clip_index(config: TrainConfig, videos: list[Path], run_dir: Path, dist: distributed.Distributed) -> ClipIndex:
     """The clip index, probed by rank 0 into the cache while the other ranks wait, then read from it."""
     clips = config.clips
     if not dist.is_main:
         distributed.barrier()
     index = ClipIndex.build(
-        list_videos(config.data),
+        videos,
         clip_len=clips.clip_len,
         sampling=clips.sampling,
         target_fps=clips.target_fps,
@@ -97,7 +110,7 @@ def _clip_index(config: TrainConfig, run_dir: Path, dist: distributed.Distribute
     return index
 
 
-def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -> TrainResult:
+def _train(config: TrainConfig, videos: list[Path], dist: distributed.Distributed, progress: bool) -> TrainResult:
     run_dir = Path(config.output_dir)
     resume_path, resumed = latest_intact_checkpoint(run_dir) or (None, None)
     if resumed is not None:
@@ -106,7 +119,12 @@ def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -
         torch.use_deterministic_algorithms(True)
     device = dist.device
 
-    index = _clip_index(config, run_dir, dist)
+    index = _clip_index(config, videos, run_dir, dist)
+    if resumed is not None and resumed.get("data_identity", index.identity()) != index.identity():
+        raise InoError(
+            f"{resume_path} was trained on other videos ({resumed.get('videos')} usable then, {len(index.videos)} "
+            "now, or the same number changed); use another --output-dir for a new run, or the original videos"
+        )
     batch = config.optim.batch_size
     sampler = ClipSampler(
         index, config.clips.clips_per_video, seed=config.run.seed, rank=dist.rank, world_size=dist.world_size,
@@ -160,6 +178,8 @@ def _train(config: TrainConfig, dist: distributed.Distributed, progress: bool) -
             "epoch": step // steps_per_epoch,
             "rng": rng,
             "config": config.to_dict(),
+            "data_identity": index.identity(),
+            "videos": len(index.videos),
         }
         try:
             path = save_checkpoint(run_dir, state, step, config.run.keep_last)
