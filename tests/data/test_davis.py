@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ino.data.davis import DavisLayout, davis_palette, read_mask, write_mask
+from ino.data.davis import DavisLayout, davis_palette, read_frame, read_mask, write_mask
 from ino.errors import InoError
 
 
@@ -106,3 +106,17 @@ def test_real_dev_set_layout(davis_dev):
         assert len(frames) == len(layout.image_frames(name)) > 10
         first = read_mask(layout.annotation_dir(name) / f"{frames[0]}.png")
         assert first.shape == (480, 854) and set(np.unique(first)) <= {0, 1}
+
+
+def test_a_truncated_jpeg_frame_is_refused_not_greyed(tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    whole = tmp_path / "whole.jpg"
+    cv2.imwrite(str(whole), image)
+    np.testing.assert_array_equal(read_frame(whole), cv2.cvtColor(cv2.imread(str(whole)), cv2.COLOR_BGR2RGB))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(InoError, match=r"cut\.jpg: the JPEG is truncated"):
+        read_frame(cut)

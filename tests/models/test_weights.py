@@ -203,3 +203,14 @@ def test_convert_reports_bad_input_in_one_line(tmp_path, capsys):
     assert err.startswith("ino convert: error: ") and "bad.pth" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_an_export_gets_ordinary_file_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "b.safetensors"
+    save_backbone(load_backbone("random", arch="vit_tiny", patch_size=16), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # written atomically

@@ -116,10 +116,20 @@ def read_object_ids(path: str | Path) -> np.ndarray:
 
 
 def read_frame(path: str | Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an image file, decoded with OpenCV as INO's inference does (docs/method.md §7.2)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """RGB uint8 (H, W, 3) of an image file, decoded with OpenCV as INO's inference does (docs/method.md §7.2).
+
+    A JPEG without its end-of-image marker (a truncated copy) is refused: OpenCV would decode it silently, greying
+    out the part that is missing.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise InoError(f"{path}: cannot read the frame ({error.strerror or error})") from None
+    if Path(path).suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in data[-64:].tobytes():
+        raise InoError(f"{path}: the JPEG is truncated (no end-of-image marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise InoError(f"{path}: cannot read the frame (missing, empty or not an image)")
+        raise InoError(f"{path}: cannot read the frame (empty or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

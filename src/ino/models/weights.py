@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from ino.configs.schema import VIT_ARCHS
 from ino.errors import InoError
 from ino.models.vit import InoViT, build_vit
+from ino.utils.atomic import atomic_write, atomic_write_text
 from ino.utils.checksum import verify_digest
 
 #: checkpoint entries that can hold the backbone, for files with several models or training state.
@@ -98,12 +99,9 @@ def save_backbone(model: InoViT, path: str | Path, source: str = "") -> dict[str
     }
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     sidecar = {**metadata, "patch_size": model.patch_size, "img_size": model.img_size}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata=metadata)
-        Path(f"{path}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
-    except (OSError, SafetensorError) as error:
-        raise InoError(f"{path}: cannot write the backbone ({error})") from error
+    # atomic, with the permissions of any file the user writes (safetensors' own writer made it 0600)
+    atomic_write(path, lambda stream: stream.write(save(tensors, metadata=metadata)))
+    atomic_write_text(Path(f"{path}.json"), json.dumps(sidecar, indent=2) + "\n")
     return metadata
 
 
