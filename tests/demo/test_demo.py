@@ -40,10 +40,10 @@ def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pyte
     printed = capsys.readouterr()
     report = out / "report"
     assert f"report: {report / 'report.html'}" in printed.out
-    assert "the demo will take longer than its budget" in printed.err  # 5 s cannot hold the minimum run (a log)
+    assert "training stops at the budget's deadline" in printed.err  # 5 s cannot hold the planned minimum (a log)
     data = json.loads((report / "report.json").read_text())
     assert all_finite(data)
-    assert data["steps"] >= 10
+    assert data["planned_steps"] >= 10 and 1 <= data["steps"] < data["planned_steps"] and data["stopped_at_deadline"]
     for name in ("synthetic",):
         for which in ("random", "trained", "ceiling"):
             scores = data[which][name]["global_scores"]
@@ -61,6 +61,7 @@ def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pyte
         numbers = [float(x) for x in re.findall(r"[-+]?\d+\.\d{4}\b", text)]
         assert len(numbers) >= 6 and all(math.isfinite(x) for x in numbers)
         assert "feature block" in text and "radius" in text and "Grid ceiling" in text
+        assert "stopped at the budget" in text and "What it cannot show" in text
 
 
 def test_bad_which_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

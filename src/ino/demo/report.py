@@ -72,6 +72,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 SCORE_HEADER = ["benchmark", "score", "random init", "trained", "difference", "grid ceiling"]
 
 #: what the grid-ceiling column means, under both report tables
+#: what the numbers can and cannot show, under both report tables
+SCOPE_NOTE = (
+    "What this shows: INO's whole pipeline (real footage, the three losses, EMA teacher, label propagation, DAVIS "
+    "J&F) running end to end on a CPU in minutes. What it cannot show: learned correspondences. A few hundred steps "
+    "of a ViT-tiny on a few clips are five to six orders of magnitude short of the paper's training compute; "
+    "differences of a few points between random init and trained are within run-to-run noise on the synthetic "
+    "benchmark (docs/experiments.md). The paper's numbers need `ino train` with a paper preset on GPUs."
+)
+
 CEILING_NOTE = (
     "Grid ceiling: each frame's ground truth sampled onto the feature grid and mapped back the way propagation "
     "maps its labels, i.e. what perfect correspondences would score at this grid; the room a trained backbone has "
@@ -114,6 +123,12 @@ def _protocol(result: DemoResult) -> list[str]:
             "backbone before its first step (same seed)"
         )
     lines.append("- scoring: DAVIS-2017 semi-supervised J&F (`ino evaluate`), first and last frames not scored")
+    if result.stopped_at_deadline:
+        lines.append(
+            f"- training stopped at the budget's deadline after {result.steps} of the {result.planned_steps} steps its "
+            "schedules were planned for (the machine ran slower than the probe measured), so it ended before its "
+            "learning rate and teacher momentum had run their course"
+        )
     budget = f"- budget {s.budget_s:.0f} s; whole demo {result.total_s:.0f} s ("
     lines.append(budget + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items()) + ")")
     return lines
@@ -169,6 +184,8 @@ def _markdown(result: DemoResult, figures: dict[str, Path]) -> str:
         "",
         CEILING_NOTE,
         "",
+        SCOPE_NOTE,
+        "",
         "## Protocol",
         "",
         *_protocol(result),
@@ -197,6 +214,7 @@ with DAVIS J&amp;F.</p>
 <table><tr>{header}</tr>
 {rows}</table>
 <p>{html.escape(CEILING_NOTE)}</p>
+<p>{html.escape(SCOPE_NOTE).replace("`", "")}</p>
 <h2>Protocol</h2><ul>
 {protocol}</ul>
 <h2>Figures</h2>

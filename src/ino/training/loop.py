@@ -52,6 +52,8 @@ class TrainResult:
     step: int
     checkpoint: Path | None
     losses: list[float]
+    #: the run stopped at its ``deadline`` before ``run.max_steps`` (the schedules were planned for more steps)
+    stopped_at_deadline: bool = False
 
 
 def _check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
@@ -70,8 +72,14 @@ def _check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
         )
 
 
-def train(config: TrainConfig, progress: bool = True, device: str | None = None) -> TrainResult:
-    """Run (or resume) training as configured; returns where it stopped."""
+def train(
+    config: TrainConfig, progress: bool = True, device: str | None = None, deadline: float | None = None
+) -> TrainResult:
+    """Run (or resume) training as configured; returns where it stopped.
+
+    ``deadline`` (a ``time.monotonic()`` value) ends the run after the step during which it passes, with a
+    checkpoint, whatever the machine's load: ``ino demo`` keeps its time budget so.
+    """
     config.validate()
     if not config.data:
         raise InoError("no training data: pass --data with a folder, glob or CSV list of videos")
@@ -85,7 +93,7 @@ def train(config: TrainConfig, progress: bool = True, device: str | None = None)
     try:
         # rank 0 writes the run folder (checkpoints, logs, the clip index): one training run per folder
         with exclusive(config.output_dir, "ino train") if dist.is_main else contextlib.nullcontext():
-            return _train(config, videos, dist, progress)
+            return _train(config, videos, dist, progress, deadline)
     finally:
         distributed.cleanup()
 
@@ -110,7 +118,9 @@ def _clip_index(config: TrainConfig, videos: list[Path], run_dir: Path, dist: di
     return index
 
 
-def _train(config: TrainConfig, videos: list[Path], dist: distributed.Distributed, progress: bool) -> TrainResult:
+def _train(
+    config: TrainConfig, videos: list[Path], dist: distributed.Distributed, progress: bool, deadline: float | None
+) -> TrainResult:
     run_dir = Path(config.output_dir)
     resume_path, resumed = latest_intact_checkpoint(run_dir) or (None, None)
     if resumed is not None:
@@ -189,9 +199,10 @@ def _train(config: TrainConfig, videos: list[Path], dist: distributed.Distribute
         return path
 
     loader = make_loader(dataset, sampler, batch, config.clips.workers, pin_memory=device.type == "cuda")
+    stopped_at_deadline = False
     try:
         with StopRequests() as stop:
-            while step < stop_step:
+            while step < stop_step and not stopped_at_deadline:
                 epoch, in_epoch = divmod(step, steps_per_epoch)
                 sampler.set_epoch(epoch)
                 sampler.skip(in_epoch * batch)
@@ -213,18 +224,25 @@ def _train(config: TrainConfig, videos: list[Path], dist: distributed.Distribute
                     step += 1
                     train_log.step(record)
                     signalled = stop.requested()
-                    if signalled or step % config.run.checkpoint_every == 0 or step == stop_step:
+                    late = deadline is not None and distributed.any_over_ranks(time.monotonic() >= deadline)
+                    if late or signalled or step % config.run.checkpoint_every == 0 or step == stop_step:
                         saved = checkpoint() or saved
                     if signalled:
                         raise Interrupted(
                             f"stopped by {signalled.name} after step {step}; saved {saved} (the same command resumes)",
                             EXIT_CODES[signalled],
                         )
+                    if late and step < stop_step:
+                        log.info("stopped at the deadline after %d of %d steps", step, stop_step)
+                        stopped_at_deadline = True
+                        break
                     if config.run.eval_every and step % config.run.eval_every == 0:
                         _evaluate(config, meta, run_dir, step, train_log, dist)
                     if step >= stop_step or step % steps_per_epoch == 0:
                         break
                     waited, started = 0.0, time.perf_counter()
+                if stopped_at_deadline:
+                    break
                 if step == before:
                     raise InoError(f"epoch {epoch}: the clip loader gave no batch at position {in_epoch} of the epoch")
                 if step % steps_per_epoch == 0 and step % config.run.checkpoint_every and step != stop_step:
@@ -232,7 +250,7 @@ def _train(config: TrainConfig, videos: list[Path], dist: distributed.Distribute
     finally:
         train_log.close()
     distributed.barrier()
-    return TrainResult(run_dir, step, saved, losses)
+    return TrainResult(run_dir, step, saved, losses, stopped_at_deadline)
 
 
 def _evaluate(

@@ -81,6 +81,15 @@ def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
+def any_over_ranks(flag: bool) -> bool:
+    """True when ``flag`` is true on any rank (``flag`` itself in one process): ranks decide to stop together."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([int(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA kernels run asynchronously); a no-op on the CPU."""
     if device.type == "cuda":
