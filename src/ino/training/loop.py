@@ -216,7 +216,9 @@ def _train(
                     try:
                         record = meta.train_step(global_crops, local_crops, step, schedule)
                     except InoError as error:
-                        raise InoError(f"{error}; the last good checkpoint is {saved or 'none yet'}") from None
+                        hint = f" (to go on with other settings: --model.init {saved} --output-dir NEW)"
+                        last = f"{saved}{hint}" if saved else "none yet"
+                        raise InoError(f"{error}; the last good checkpoint is {last}") from None
                     elapsed = time.perf_counter() - started
                     record = {"step": step, "epoch": epoch, **record, "clips_per_s": total_clips / max(elapsed, 1e-9)}
                     record["data_wait"] = waited / max(elapsed, 1e-9)
