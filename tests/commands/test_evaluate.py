@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +168,18 @@ def test_console_entry_point_runs_as_a_module(bench, results):
     )
     assert completed.returncode == 0, completed.stderr
     assert "Global results for val" in completed.stdout
+
+
+def test_an_unwritable_out_folder_is_one_line(tmp_path: Path, capsys) -> None:
+    from ino.data.davis import DavisLayout
+    from ino.data.synthetic import SynthConfig, write_benchmark
+    from ino.propagation.baselines import write_first_frame_baseline
+
+    names = write_benchmark(tmp_path / "bench", 1, SynthConfig(height=48, width=64, frames=4), seed=0)
+    write_first_frame_baseline(DavisLayout(tmp_path / "bench"), names, tmp_path / "results")
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the folder should be: fails for root too
+    args = ["evaluate", "--davis-root", str(tmp_path / "bench"), "--results", str(tmp_path / "results")]
+    assert main([*args, "--out", str(blocker / "scores"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create the output folder" in err and err.count("\n") == 1 and "Traceback" not in err

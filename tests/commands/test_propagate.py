@@ -302,3 +302,20 @@ def test_a_patch_16_backbone_from_training_is_propagated_and_recorded(synth: Pat
     # another backbone (random too, patch 8 this time) is refused in the same folder: its results would mix
     code, _, err = run_cli(capsys, *args, "--checkpoint", "random", "--arch", "vit_tiny", "--patch-size", "8")
     assert code == 2 and "patch_size" in err
+
+
+def test_a_failed_video_run_leaves_no_playable_partial_overlay(synth: Path, tmp_path: Path, capsys) -> None:
+    layout = DavisLayout(synth)
+    name = layout.sequences()[0]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, path in enumerate(layout.image_frames(name)):
+        frame = read_frame(path)
+        if index == 5:
+            frame = frame[:64]  # a frame of another size: the run fails on it, after five frames were written
+        Image.fromarray(frame).save(folder / f"{index:05d}.png")
+    first = layout.annotation_dir(name) / "00000.png"
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "--video", str(folder), "--mask", str(first), "--out", str(out), *TINY)
+    assert code == 2 and "differs from" in err and err.count("\n") == 1
+    assert not (out / "overlay.mp4").exists() and not (out / "masks").exists()

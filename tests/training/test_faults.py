@@ -21,14 +21,6 @@ from ino.training.loop import train
 from support.video_factory import write_clip
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("clips")
-    for index in range(4):
-        write_clip(folder / f"clip{index}.mp4", frames=36, seed=index)
-    return folder
-
-
 def command(clips: Path, out: Path, steps: int, *extra: str) -> list[str]:
     argv = [sys.executable, "-m", "ino", "train", "--config", "tiny", "--data", str(clips), "--output-dir", str(out)]
     return [*argv, "--run.max-steps", str(steps), "--run.deterministic", "true", "--quiet", "--device", "cpu", *extra]

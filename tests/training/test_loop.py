@@ -26,14 +26,6 @@ from support.video_factory import write_clip
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("clips")
-    for index in range(4):
-        write_clip(folder / f"clip{index}.mp4", frames=36, seed=index)
-    return folder
-
-
 def tiny(clips: Path, out: Path, **run: object) -> object:
     config = load_config(["tiny"])
     config.data = [str(clips)]
