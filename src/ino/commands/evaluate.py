@@ -37,11 +37,12 @@ def print_and_write(evaluation: Evaluation, out: str, set_name: str) -> None:
 def run(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from ino.data.davis import DavisLayout
     from ino.evaluation.scorer import evaluate
     from ino.utils.outputs import refuse_inside
 
     out = args.out or args.results
-    refuse_inside(out, [Path(args.davis_root) / "Annotations", Path(args.davis_root) / "JPEGImages"])
+    refuse_inside(out, DavisLayout(Path(args.davis_root)).data_folders())
     evaluation = evaluate(
         args.davis_root,
         args.results,

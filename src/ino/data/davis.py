@@ -156,6 +156,10 @@ class DavisLayout:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
+    def data_folders(self) -> list[Path]:
+        """The dataset's own folders, where no output may go."""
+        return [self.root / part for part in ("JPEGImages", "Annotations", "ImageSets")]
+
     def image_dir(self, sequence: str) -> Path:
         return self.root / "JPEGImages" / self.resolution / sequence
 
@@ -227,6 +231,11 @@ class YtvosLayout:
         object.__setattr__(self, "root", Path(self.root))
         if self.all_frames is not None:
             object.__setattr__(self, "all_frames", Path(self.all_frames))
+
+    def data_folders(self) -> list[Path]:
+        """The dataset's own folders, where no output may go."""
+        frames = [self.all_frames / "JPEGImages"] if self.all_frames else []
+        return [self.root / "Annotations", self.root / "JPEGImages", *frames]
 
     def videos(self) -> list[str]:
         """Every video with an annotation folder, sorted."""

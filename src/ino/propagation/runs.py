@@ -27,7 +27,7 @@ from ino.errors import InoError
 from ino.propagation.api import VideoPropagator, check_mask, load_mask
 from ino.propagation.features import map_frames
 from ino.utils.atomic import atomic_write, atomic_write_text
-from ino.utils.outputs import exclusive, mark_made, refuse_inside, remove_made
+from ino.utils.outputs import exclusive, refuse_inside, remove_made, renew
 from ino.utils.viz import OverlayVideoWriter, contact_sheet, overlay_mask
 
 STATE_FILE = ".ino-propagate.json"
@@ -83,15 +83,18 @@ def _write_sequence(folder: Path, names: Iterable[str], masks: Iterator[np.ndarr
 
     Both folders carry ``ino``'s marker: a folder of that name that ``ino`` did not make is never replaced.
     """
-    partial = folder.parent / f".partial-{folder.name}"
-    remove_made(partial)
-    remove_made(folder)  # before the work: a foreign folder stops the run at once
-    mark_made(partial)
+    partial = _partial(folder)
     for name, ids in zip(names, masks, strict=True):
         if keep is None or name in keep:
             write_mask(partial / f"{name}.png", ids)
-    remove_made(folder)
     os.replace(partial, folder)
+
+
+def _partial(folder: Path) -> Path:
+    """The empty, marked ``.partial-<name>`` folder that becomes ``folder``, whose previous version (made by ``ino``:
+    a foreign one stops the run, before any work) is removed first."""
+    remove_made(folder)
+    return renew(folder.parent / f".partial-{folder.name}")
 
 
 def _decoded(frames: list[Path], label: str, progress: bool) -> Iterator[np.ndarray]:
@@ -118,7 +121,7 @@ def propagate_davis(
     """
     layout = DavisLayout(Path(davis_root), resolution)
     out = Path(out)
-    refuse_inside(out, [layout.root / part for part in ("JPEGImages", "Annotations", "ImageSets")])
+    refuse_inside(out, layout.data_folders())
     names = sequences or layout.sequences(set_name)
     with exclusive(out, "ino propagate"):
         _davis_sequences(layout, out, propagator, RunState(out, {**settings, "max_frames": max_frames}), names,
@@ -166,8 +169,7 @@ def propagate_ytvos(
     evaluation server; returns the zip's path.
     """
     out = Path(out)
-    data = [layout.root / "Annotations", layout.root / "JPEGImages"]
-    refuse_inside(out, [*data, *([layout.all_frames / "JPEGImages"] if layout.all_frames else [])])
+    refuse_inside(out, layout.data_folders())
     names = videos or layout.videos()
     with exclusive(out, "ino propagate"):
         return _ytvos_videos(layout, out, propagator, settings, names, progress)
@@ -250,10 +252,8 @@ def propagate_video_file(
             yield frame
 
     with exclusive(out, "ino propagate"):
-        masks_dir, partial = out / "masks", out / ".partial-masks"
-        remove_made(partial)
-        remove_made(masks_dir)
-        mark_made(partial)
+        masks_dir = out / "masks"
+        partial = _partial(masks_dir)
         tiles: list[tuple[str, np.ndarray]] = []
         overlay_path, partial_overlay = out / "overlay.mp4", partial / "overlay.mp4"
         with OverlayVideoWriter(partial_overlay, fps or info.fps or 24.0) as writer:

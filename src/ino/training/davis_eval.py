@@ -17,7 +17,7 @@ from ino.models.vit import InoViT
 from ino.propagation.api import VideoPropagator
 from ino.propagation.presets import for_patch_size, resolve_config
 from ino.propagation.runs import propagate_davis
-from ino.utils.outputs import mark_made, remove_made
+from ino.utils.outputs import renew
 
 
 def davis_jf(
@@ -34,8 +34,7 @@ def davis_jf(
     config = for_patch_size(resolve_config(base, short_side=short_side, radius=radius), backbone.patch_size)
     model = copy.deepcopy(backbone).eval()  # the student stays in train mode
     propagator = VideoPropagator(model, config, device=device, batch_size=8 if device.type == "cuda" else 1)
-    remove_made(out_dir)  # the previous evaluation's predictions
-    mark_made(out_dir)
+    renew(out_dir)  # the previous evaluation's predictions go
     names = propagate_davis(davis_root, out_dir, propagator, {"eval": True}, sequences=sequences, progress=False)
     results = evaluate(davis_root, out_dir, sequences=names).global_results()
     return {f"davis_{key}": results[key] for key in ("J&F-Mean", "J-Mean", "F-Mean")}

@@ -81,13 +81,18 @@ def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def any_over_ranks(flag: bool) -> bool:
-    """True when ``flag`` is true on any rank (``flag`` itself in one process): ranks decide to stop together."""
+def max_over_ranks(value: int) -> int:
+    """The largest of every rank's ``value`` (``value`` itself in one process): how ranks decide things together."""
     if not (dist.is_available() and dist.is_initialized()):
-        return flag
-    value = torch.tensor([int(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+        return value
+    tensor = torch.tensor([value], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
+def any_over_ranks(flag: bool) -> bool:
+    """True when ``flag`` is true on any rank: ranks stop together."""
+    return bool(max_over_ranks(int(flag)))
 
 
 def synchronize(device: torch.device) -> None:

@@ -6,8 +6,8 @@
   command that calls a library function writing to the same folder holds it once).
 - :func:`refuse_inside` stops an output folder that lies inside an input dataset's data folders (writing masks into
   ``Annotations/`` would replace the ground truth).
-- :func:`mark_made` / :func:`remove_made`: a folder ``ino`` creates to rebuild later carries a marker file, and only a
-  marked folder is ever removed; anything else with that name stops the command instead.
+- :func:`mark_made` / :func:`remove_made` / :func:`renew`: a folder ``ino`` creates to rebuild later carries a marker
+  file, and only a marked folder is ever removed; anything else with that name stops the command instead.
 """
 
 from __future__ import annotations
@@ -113,6 +113,12 @@ def mark_made(folder: Path) -> Path:
     make_folder(folder)
     (folder / MARK_NAME).touch()
     return folder
+
+
+def renew(folder: Path) -> Path:
+    """``folder`` empty and marked: the previous one removed if ``ino`` made it (else the command stops)."""
+    remove_made(folder)
+    return mark_made(folder)
 
 
 def remove_made(folder: Path) -> None:

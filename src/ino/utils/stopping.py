@@ -12,8 +12,7 @@ import signal
 import threading
 from types import FrameType, TracebackType
 
-import torch
-import torch.distributed as dist
+from ino.utils.distributed import max_over_ranks
 
 #: exit status of a job stopped by each signal: 128 + the signal's number, as a shell reports it
 EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
@@ -44,10 +43,5 @@ class StopRequests:
 
     def requested(self) -> signal.Signals | None:
         """The signal that asked this job (or, under torch.distributed, any rank) to stop; None to go on."""
-        if not (dist.is_available() and dist.is_initialized()):
-            return self.received
-        code = torch.tensor([int(self.received or 0)])
-        if dist.get_backend() == "nccl":
-            code = code.cuda()
-        dist.all_reduce(code, op=dist.ReduceOp.MAX)
-        return signal.Signals(int(code)) if int(code) else None
+        code = max_over_ranks(int(self.received or 0))
+        return signal.Signals(code) if code else None
