@@ -329,3 +329,19 @@ def test_half_precision_features_give_the_same_masks_on_separated_features() -> 
     config = tiny_config(topk=1, radius=2, feature_dtype="bfloat16")
     for mask in engine_masks([codes] * 4, {0: ids}, config):
         np.testing.assert_array_equal(mask, ids)
+
+
+def test_half_precision_features_are_multiplied_in_float32() -> None:
+    """Stored in bf16, but their affinities are float32 products: a bf16 product keeps 8 mantissa bits, which ties
+    two keys that float32 tells apart (on davis-dev this reordering cost 0.06 J&F, docs/propagation.md)."""
+    key_a, key_b, query = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([1.0, 0.05, 0.0]), torch.tensor([1.0, 0.02, 0.03])
+    stored = [F.normalize(v, dim=0).bfloat16() for v in (key_a, key_b, query)]
+    assert stored[2] @ stored[0] == stored[2] @ stored[1]  # bf16 products tie
+    assert stored[2].float() @ stored[1].float() > stored[2].float() @ stored[0].float()  # float32 ones do not
+    frame0 = torch.stack([key_a, key_b], dim=1)[:, None]  # (C, 1, 2): object 1 left, object 2 right
+    frame1 = torch.stack([query, query], dim=1)[:, None]
+    ids = block_ids(np.array([[1, 2]], dtype=np.uint8))
+    propagator = LabelPropagator(tiny_config(topk=1, radius=2, feature_dtype="bfloat16"))
+    propagator.step(frame0, ids)
+    soft = propagator.step(frame1)
+    torch.testing.assert_close(soft[:, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]))

@@ -108,9 +108,9 @@ class FeatureExtractor:
     """Block-k patch features (C, h, w) of RGB uint8 frames, as INO's inference computes them (docs/method.md §7.2-7.3).
 
     ``config.feature_block`` picks the block (INO: 6, i.e. the 7th; DINO: 11) and ``config.feature_dtype`` the
-    precision: float16/bfloat16 run the backbone under autocast on CUDA and store half-precision features
-    (half the context memory); on the CPU the backbone stays in its own dtype. A float64 backbone gives float64
-    features (used by the exactness tests).
+    precision: float16/bfloat16 run the backbone under autocast (CUDA or CPU) and store half-precision features
+    (half the context memory, and the affinity products run in that precision too). A float64 backbone gives
+    float64 features and ignores the setting (used by the exactness tests).
     """
 
     def __init__(
@@ -135,8 +135,8 @@ class FeatureExtractor:
 
     def _autocast(self) -> torch.autocast | nullcontext[None]:
         half = feature_dtype(self.config)
-        if self.device.type == "cuda" and half != torch.float32:
-            return torch.autocast("cuda", dtype=half)
+        if half != torch.float32 and self._param_dtype != torch.float64:
+            return torch.autocast(self.device.type, dtype=half)
         return nullcontext()
 
     @torch.inference_mode()

@@ -4,13 +4,13 @@ Each is a loop over :class:`~ino.propagation.api.VideoPropagator`. A sequence is
 folder and renamed into place when its last frame is done, so a folder under ``--out`` is always complete.
 ``<out>/.ino-propagate.json`` records the settings (backbone, protocol) and the finished sequences: re-running the
 same command skips them and redoes a partial one; a re-run with other settings refuses to mix results rather than
-silently overwrite or reuse them.
+silently overwrite or reuse them. Under ``torchrun`` the sequences are split over the ranks
+(:mod:`ino.propagation.run_state`); every sequence's masks are those of a one-process run.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import zipfile
@@ -26,56 +26,13 @@ from ino.data.davis import DavisLayout, YtvosLayout, read_frame, read_object_ids
 from ino.errors import InoError
 from ino.propagation.api import VideoPropagator, check_mask, load_mask
 from ino.propagation.features import map_frames
-from ino.utils.atomic import atomic_write, atomic_write_text
+from ino.propagation.run_state import run_shared, shared_run
+from ino.utils.atomic import atomic_write
+from ino.utils.distributed import Distributed
 from ino.utils.outputs import exclusive, refuse_inside, remove_made, renew
 from ino.utils.viz import OverlayVideoWriter, contact_sheet, overlay_mask
 
-STATE_FILE = ".ino-propagate.json"
 log = logging.getLogger(__name__)
-
-
-class RunState:
-    """The settings a results folder was made with and the sequences finished under them."""
-
-    def __init__(self, out: Path, settings: Mapping[str, object]) -> None:
-        self.path = out / STATE_FILE
-        self.settings = json.loads(json.dumps(settings))
-        self.finished: list[str] = []
-        if self.path.is_file():
-            try:
-                stored = json.loads(self.path.read_text())
-                previous, finished = stored["settings"], list(stored["finished"])
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                raise InoError(f"{self.path}: unreadable run state ({error}); delete it to start over") from None
-            if previous != self.settings:
-                before, now = _flatten(previous), _flatten(self.settings)
-                changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
-                raise InoError(
-                    f"{out} holds results made with other settings (changed: {', '.join(changed)}); "
-                    "choose another --out or delete that folder"
-                )
-            self.finished = finished
-
-    def is_finished(self, name: str, folder: Path) -> bool:
-        return name in self.finished and folder.is_dir()
-
-    def finish(self, name: str) -> None:
-        if name not in self.finished:
-            self.finished.append(name)
-        atomic_write_text(
-            self.path, json.dumps({"settings": self.settings, "finished": self.finished}, indent=1) + "\n"
-        )
-
-
-def _flatten(settings: Mapping[str, object], prefix: str = "") -> dict[str, object]:
-    """Nested settings as dotted keys, so that a refusal names the exact setting that changed."""
-    flat: dict[str, object] = {}
-    for key, value in settings.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _write_sequence(folder: Path, names: Iterable[str], masks: Iterator[np.ndarray], keep: set[str] | None) -> None:
@@ -113,44 +70,36 @@ def propagate_davis(
     sequences: list[str] | None = None,
     max_frames: int | None = None,
     progress: bool = True,
+    dist: Distributed | None = None,
 ) -> list[str]:
     """Propagate each sequence's frame-0 annotation; write ``<out>/<sequence>/<frame>.png``.
 
-    Only the first annotation is read (no other ground truth is touched, docs/method.md §10). Returns the
-    sequences processed, finished ones included.
+    Only the first annotation is read (no other ground truth is touched, docs/method.md §10). With ``dist`` (a
+    rank of a ``torchrun`` job) this rank does its share only. Returns the sequences of the run, finished ones
+    included.
     """
     layout = DavisLayout(Path(davis_root), resolution)
     out = Path(out)
     refuse_inside(out, layout.data_folders())
     names = sequences or layout.sequences(set_name)
-    with exclusive(out, "ino propagate"):
-        _davis_sequences(layout, out, propagator, RunState(out, {**settings, "max_frames": max_frames}), names,
-                         max_frames, progress)  # fmt: skip
-    return names
+    shown = progress and (dist is None or dist.is_main)
 
+    def frames_of(name: str) -> list[Path]:
+        return layout.image_frames(name)[:max_frames]
 
-def _davis_sequences(
-    layout: DavisLayout,
-    out: Path,
-    propagator: VideoPropagator,
-    state: RunState,
-    names: list[str],
-    max_frames: int | None,
-    progress: bool,
-) -> None:
-    for name in tqdm(names, desc="sequences", unit="seq", disable=not progress or len(names) == 1):
-        folder = out / name
-        if state.is_finished(name, folder):
-            log.info("%s: already done, skipped", name)
-            continue
-        frames = layout.image_frames(name)[:max_frames]
+    def work(name: str) -> None:
+        frames = frames_of(name)
         annotation = layout.annotation_dir(name) / f"{frames[0].stem}.png"
-        masks = propagator.run(_decoded(frames, name, progress), {0: annotation})
+        masks = propagator.run(_decoded(frames, name, shown), {0: annotation})
         try:
-            _write_sequence(folder, [p.stem for p in frames], masks, keep=None)
+            _write_sequence(out / name, [p.stem for p in frames], masks, keep=None)
         except InoError as error:
             raise InoError(f"sequence {name!r}: {error}") from None
-        state.finish(name)
+
+    bar = ("sequences", "seq") if shown else None
+    with shared_run(out, {**settings, "max_frames": max_frames}, dist) as state:
+        run_shared(state, names, lambda n: out / n, lambda n: len(frames_of(n)), work, dist, bar)
+    return names
 
 
 def propagate_ytvos(
@@ -161,52 +110,22 @@ def propagate_ytvos(
     *,
     videos: list[str] | None = None,
     progress: bool = True,
+    dist: Distributed | None = None,
 ) -> Path:
     """YouTube-VOS (docs/method.md §9): propagate over every frame, write only the annotated-frame list, zip it.
 
     Objects first appearing at frame t start their own reference chain there. Writes
     ``<out>/Annotations/<video>/<frame>.png`` at the original size and ``<out>/Annotations.zip`` for the
-    evaluation server; returns the zip's path.
+    evaluation server (rank 0 of a ``torchrun`` job, once every rank is done); returns the zip's path.
     """
     out = Path(out)
     refuse_inside(out, layout.data_folders())
     names = videos or layout.videos()
-    with exclusive(out, "ino propagate"):
-        return _ytvos_videos(layout, out, propagator, settings, names, progress)
-
-
-def _ytvos_videos(
-    layout: YtvosLayout,
-    out: Path,
-    propagator: VideoPropagator,
-    settings: Mapping[str, object],
-    names: list[str],
-    progress: bool,
-) -> Path:
     annotations = out / "Annotations"
-    state = RunState(out, {**settings, "all_frames": layout.all_frames is not None})
-    for name in tqdm(names, desc="videos", unit="video", disable=not progress or len(names) == 1):
-        folder = annotations / name
-        if state.is_finished(name, folder):
-            continue
-        frames = layout.frames(name)
-        stems = [p.stem for p in frames]
-        position = {stem: t for t, stem in enumerate(stems)}
-        given: dict[int, np.ndarray] = {}
-        for path in layout.annotations(name):
-            if path.stem not in position:
-                raise InoError(f"{path}: annotated frame {path.stem} is not among the frames of video {name!r}")
-            given[position[path.stem]] = read_object_ids(path)
-        if not given:
-            raise InoError(f"{layout.root / 'Annotations' / name}: no annotation PNG")
-        start = min(given)
-        masks = propagator.run(_decoded(frames[start:], name, progress), {t - start: m for t, m in given.items()})
-        before = (np.zeros_like(given[start]) for _ in stems[:start])
-        try:
-            _write_sequence(folder, stems, itertools.chain(before, masks), keep=layout.output_frames(name))
-        except InoError as error:
-            raise InoError(f"video {name!r}: {error}") from None
-        state.finish(name)
+    shown = progress and (dist is None or dist.is_main)
+
+    def work(name: str) -> None:
+        _ytvos_video(layout, annotations / name, propagator, name, shown)
 
     def write_zip(stream: IO[bytes]) -> None:
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as handle:
@@ -214,7 +133,32 @@ def _ytvos_videos(
                 for png in sorted((annotations / name).glob("*.png")):
                     handle.write(png, png.relative_to(out).as_posix())
 
-    return atomic_write(out / "Annotations.zip", write_zip)
+    with shared_run(out, {**settings, "all_frames": layout.all_frames is not None}, dist) as state:
+        bar = ("videos", "video") if shown else None
+        run_shared(state, names, lambda n: annotations / n, lambda n: len(layout.frames(n)), work, dist, bar)
+        if dist is None or dist.is_main:
+            atomic_write(out / "Annotations.zip", write_zip)
+    return out / "Annotations.zip"
+
+
+def _ytvos_video(layout: YtvosLayout, folder: Path, propagator: VideoPropagator, name: str, progress: bool) -> None:
+    frames = layout.frames(name)
+    stems = [p.stem for p in frames]
+    position = {stem: t for t, stem in enumerate(stems)}
+    given: dict[int, np.ndarray] = {}
+    for path in layout.annotations(name):
+        if path.stem not in position:
+            raise InoError(f"{path}: annotated frame {path.stem} is not among the frames of video {name!r}")
+        given[position[path.stem]] = read_object_ids(path)
+    if not given:
+        raise InoError(f"{layout.root / 'Annotations' / name}: no annotation PNG")
+    start = min(given)
+    masks = propagator.run(_decoded(frames[start:], name, progress), {t - start: m for t, m in given.items()})
+    before = (np.zeros_like(given[start]) for _ in stems[:start])
+    try:
+        _write_sequence(folder, stems, itertools.chain(before, masks), keep=layout.output_frames(name))
+    except InoError as error:
+        raise InoError(f"video {name!r}: {error}") from None
 
 
 def propagate_video_file(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -48,9 +49,18 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return chosen
 
 
-def setup(device: str | None = None) -> Distributed:
-    """Join the process group when launched by torchrun; pick this rank's device (CUDA when available)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+def world_size_from_environment() -> int:
+    """The number of ranks torchrun launched (1 for a plain command), known before joining the group."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def setup(device: str | None = None, timeout: timedelta | None = None) -> Distributed:
+    """Join the process group when launched by torchrun; pick this rank's device (CUDA when available).
+
+    ``timeout`` bounds every collective, barriers included (torch's default, 10 to 30 minutes, suits training's
+    lock-step ranks, not ranks that wait for each other's last long video).
+    """
+    world_size = world_size_from_environment()
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     chosen = resolve_device(device)
@@ -58,7 +68,7 @@ def setup(device: str | None = None) -> Distributed:
         chosen = torch.device("cuda", local_rank) if chosen.index is None else chosen
         torch.cuda.set_device(chosen)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=timeout)
     return Distributed(rank, world_size, local_rank, chosen)
 
 
