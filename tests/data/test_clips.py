@@ -165,6 +165,67 @@ def test_index_of_the_real_clips(videos_dir: Path, tmp_path: Path) -> None:
     assert len(sampler.draw(0)) == 33 * 5 and sampler.samples_per_epoch == 164 and sampler.steps_per_epoch == 41
 
 
+def _counts_list(index: ClipIndex, path: Path, lie: dict[str, int] | None = None) -> Path:
+    """A ``path,n_frames,fps`` list of the index's usable and too-short videos, with its probes' numbers (or a
+    lie about some counts, by file name)."""
+    rows = [index.info(v) for v in range(len(index.videos))]
+    lines = [f"{i.path},{(lie or {}).get(i.path.name, i.n_frames)},{i.fps!r}" for i in rows]
+    short = [p for p, reason in index.skipped.items() if "too short" in reason]
+    path.write_text("path,n_frames,fps\n" + "".join(f"{line}\n" for line in lines) + f"{short[0]},2,30\n")
+    return path
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_listed_frame_counts_give_the_probed_index_and_pixels_without_a_probe(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    probed = _build(collection, backend=backend)
+    listing = _counts_list(probed, tmp_path / "list.csv")
+    calls: list[str] = []
+    real_probe = probes.probe_video
+    monkeypatch.setattr(probes, "probe_video", lambda path, kind: calls.append(path) or real_probe(path, kind))
+    listed = _build(listing, backend=backend, cache_dir=tmp_path / "cache")
+    assert not calls and not listed.from_cache and not (tmp_path / "cache").exists()
+    assert listed.identity() == probed.identity() and list(listed.skipped) == [collection / "short.mp4"]
+    assert listed.clip_counts.tolist() == probed.clip_counts.tolist()
+    assert all(listed.info(v).pts is None and listed.info(v).backend == backend for v in range(2))
+    for clip in range(probed.n_clips):
+        expected = ClipDataset(probed, lambda f: f).decode(clip)
+        assert np.array_equal(ClipDataset(listed, lambda f: f).decode(clip), expected), clip
+
+    v30 = str(collection / "v30.mp4")
+    mixed = ClipIndex.build([v30, collection / "w" / "v24.mp4"], counts={v30: (40, 30.0)}, backend=backend)
+    assert calls == [str(collection / "w" / "v24.mp4")] and mixed.identity() == probed.identity()
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_a_wrong_listed_count_costs_a_replaced_clip_with_a_warning(
+    collection: Path, tmp_path: Path, backend: str
+) -> None:
+    probed = _build(collection, backend=backend)
+    listed = _build(_counts_list(probed, tmp_path / "list.csv", lie={"v30.mp4": 80}), backend=backend)
+    assert listed.clip_counts.tolist() == [18, 7]  # floor(80 * 8 / 30) = 21 resampled frames: 18 windows of 4
+    dataset = ClipDataset(listed, lambda frames: [frame_index(f) for f in frames], seed=1)
+    assert dataset[(0, 0, 6)] == [frame_index(f) for f in ClipDataset(probed, lambda f: f).decode(6)]
+    with pytest.warns(ClipWarning, match="v30.mp4: frame index 41 out of range") as caught:
+        replaced = dataset[(0, 0, 8)]  # frames 30, 33, 37, 41 of a 40-frame video
+    assert len(caught) == 1 and len(replaced) == 4 and dataset.decode_failures[str(collection / "v30.mp4")] >= 1
+
+
+def test_probe_table_stores_even_timestamps_as_a_step_and_keeps_the_others() -> None:
+    infos = [
+        VideoInfo(Path("even.mp4"), 4, 30.0, 8, 8, "pyav", pts=(1024, 1536, 2048, 2560)),
+        VideoInfo(Path("uneven.mp4"), 4, 30.0, 8, 8, "pyav", pts=(0, 512, 1536, 2048)),
+        VideoInfo(Path("one.mp4"), 1, 30.0, 8, 8, "pyav", pts=(7,)),
+        VideoInfo(Path("none.mp4"), 3, 30.0, 8, 8, "pyav"),
+        VideoInfo(Path("cv.mp4"), 2, 25.0, 8, 8, "opencv", timestamps=(0.0, 0.04)),
+    ]
+    table = ProbeTable.from_infos(infos)
+    assert len(table.pts) == 4 and table.pts_step.tolist() == [512, 0, 1, 0, 0]  # only the uneven run is stored
+    joined = ProbeTable.concat([table, ProbeTable.from_infos(infos[1:]), ProbeTable.from_infos([])])
+    assert [joined.info(row) for row in range(len(joined))] == infos + infos[1:]
+
+
 # ---------------------------------------------------------------------------------------------------- sampler
 
 

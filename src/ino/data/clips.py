@@ -22,7 +22,7 @@ import os
 import random
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from ino.configs.schema import SAMPLINGS
-from ino.data.probes import ProbeTable, probe_all
+from ino.data.probes import ProbeTable, listed_table, probe_all
 from ino.data.sources import ClipWarning, VideoList, list_videos
 from ino.data.videos import VideoInfo, exact_fraction, read_frames, resampled_indices
 from ino.errors import InoError
@@ -100,21 +100,39 @@ class ClipIndex:
         cache_dir: str | Path | None = None,
         workers: int = 8,
         backend: str = "auto",
+        counts: Mapping[str | Path, tuple[int, float]] | None = None,
     ) -> ClipIndex:
         """Probe ``videos`` (see :func:`~ino.data.probes.probe_all`: ``workers`` threads, cached in ``cache_dir``
-        when given), then warn once per skipped video (unreadable or too short)."""
+        when given), then warn once per skipped video (unreadable or too short).
+
+        Videos in ``counts`` ({video: (n_frames, fps)}; default: those a list file gave, when ``videos`` is a
+        :class:`~ino.data.sources.VideoList`) are not probed: their clips come from the given numbers, and a clip
+        past a video's real end fails to decode and is replaced during training (:class:`ClipDataset`).
+        """
         paths = list(dict.fromkeys(os.path.abspath(v) for v in videos))
-        table, failed, from_cache = probe_all(paths, backend, workers, cache_dir)
+        if counts is None:
+            counts = videos.counts if isinstance(videos, VideoList) else {}
+        given = {os.path.abspath(video): value for video, value in counts.items()}
+        listed = {path: given[path] for path in paths if path in given}
+        to_probe = [path for path in paths if path not in listed]
+        tables, failed, from_cache = [], {}, False
+        if to_probe or not listed:
+            probed, failed, from_cache = probe_all(to_probe, backend, workers, cache_dir)
+            tables.append(probed)
+        if listed:
+            tables.append(listed_table(listed, backend))
+        table = tables[0] if len(tables) == 1 else ProbeTable.concat(tables)  # no copy of a Kinetics-size table
         skipped = {Path(p): reason for p, reason in failed.items()}
         index = cls(table, clip_len, sampling, target_fps, frame_stride, order=paths, skipped=skipped)
         index.from_cache = from_cache
         for path, reason in index.skipped.items():
             warnings.warn(f"{path}: skipped for training: {reason}", ClipWarning, stacklevel=2)
         log.info(
-            "clip index: %d videos, %d clips, %d skipped%s",
+            "clip index: %d videos, %d clips, %d skipped%s%s",
             len(index.videos),
             index.n_clips,
             len(index.skipped),
+            f", {len(listed)} with listed frame counts" if listed else "",
             " (cached probes)" if from_cache else "",
         )
         return index

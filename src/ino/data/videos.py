@@ -172,7 +172,10 @@ def _av_probe(path: Path) -> VideoInfo:
             raise InoError(f"{path}: video stream has no decodable frames")
         if any(p is None for p in pts) or len(set(pts)) != len(pts):
             return VideoInfo(path, len(pts), _rate_or_fail(path, rate), height, width, "pyav")
-    seconds = tuple(float(p * time_base) for p in pts) if time_base else None
+    # p * num / den: the correctly rounded float of the exact ratio, as float(p * time_base), without a Fraction
+    # per frame (which was a third of the probe's time)
+    num, den = (time_base.numerator, time_base.denominator) if time_base else (0, 0)
+    seconds = tuple(p * num / den for p in pts) if time_base else None
     if not rate and seconds and len(seconds) > 1 and seconds[-1] > seconds[0]:
         rate = (len(seconds) - 1) / (seconds[-1] - seconds[0])
     return VideoInfo(path, len(pts), _rate_or_fail(path, rate), height, width, "pyav", seconds, tuple(pts))

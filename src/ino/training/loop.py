@@ -12,12 +12,14 @@ and N + N resumed steps give identical weights in deterministic mode.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed
 import yaml
 
 from ino.configs.schema import TrainConfig
@@ -35,6 +37,8 @@ from ino.utils.outputs import exclusive
 from ino.utils.stopping import EXIT_CODES, StopRequests
 
 log = logging.getLogger(__name__)
+#: How long the other ranks wait for rank 0 to build the clip index (see :func:`_clip_index`).
+INDEX_WAIT = datetime.timedelta(hours=2)
 #: settings that may change between a run and its resumption: they do not change what is computed. The videos are
 #: compared by content (:meth:`ino.data.clips.ClipIndex.identity`), not by how ``--data`` names them.
 RESUMABLE_CHANGES = {
@@ -99,23 +103,55 @@ def train(
 
 
 def _clip_index(config: TrainConfig, videos: list[Path], run_dir: Path, dist: distributed.Distributed) -> ClipIndex:
-    """The clip index, probed by rank 0 into the cache while the other ranks wait, then read from it."""
+    """The clip index, probed by rank 0 into the cache while the other ranks wait, then read from it.
+
+    The ranks wait on a gloo group of their own, with a long timeout: probing Kinetics takes minutes, and NCCL's
+    watchdog ends a collective after 10. Rank 0 then sends its index's identity, or why it failed, so that the
+    other ranks stop with its reason instead of waiting or probing in turn, and a rank that sees other files
+    (another node's copy of the data) stops at once instead of training on another index.
+    """
     clips = config.clips
-    if not dist.is_main:
-        distributed.barrier()
-    index = ClipIndex.build(
-        videos,
-        clip_len=clips.clip_len,
-        sampling=clips.sampling,
-        target_fps=clips.target_fps,
-        frame_stride=clips.frame_stride,
-        cache_dir=clips.cache_dir or str(run_dir / "clip-index"),
-        workers=clips.index_workers,
-        backend=clips.backend,
-    )
-    if dist.is_main:
-        distributed.barrier()
-    return index
+
+    def build() -> ClipIndex:
+        return ClipIndex.build(
+            videos,
+            clip_len=clips.clip_len,
+            sampling=clips.sampling,
+            target_fps=clips.target_fps,
+            frame_stride=clips.frame_stride,
+            cache_dir=clips.cache_dir or str(run_dir / "clip-index"),
+            workers=clips.index_workers,
+            backend=clips.backend,
+        )
+
+    if not dist.enabled:
+        return build()
+    group = torch.distributed.new_group(backend="gloo", timeout=INDEX_WAIT)
+    try:
+        if dist.is_main:
+            try:
+                index = build()
+            except Exception as error:
+                reason = str(error) if isinstance(error, InoError) else f"{type(error).__name__}: {error}"
+                torch.distributed.broadcast_object_list([("failed", reason)], src=0, group=group)
+                raise
+            torch.distributed.broadcast_object_list([("built", index.identity())], src=0, group=group)
+            return index
+        sent: list[tuple[str, str] | None] = [None]
+        torch.distributed.broadcast_object_list(sent, src=0, group=group)
+        assert sent[0] is not None
+        outcome, detail = sent[0]
+        if outcome == "failed":
+            raise InoError(f"rank {dist.rank}: rank 0 could not build the clip index: {detail}")
+        index = build()
+        if index.identity() != detail:
+            raise InoError(
+                f"rank {dist.rank}: its clip index differs from rank 0's (other files, sizes or frame counts under "
+                f"{', '.join(map(str, config.data))} on this node); every rank must see the same videos"
+            )
+        return index
+    finally:
+        torch.distributed.destroy_process_group(group)
 
 
 def _train(
