@@ -1,11 +1,13 @@
-"""Training throughput at the paper's settings: clips/s of the model step, of the data loader, and peak memory.
+"""Training throughput at the paper's settings, float32 next to bfloat16: clips/s of the model step, of the data
+loader, and peak memory.
 
 The model step is INO's own (:meth:`ino.training.meta_arch.InoMetaArch.train_step`: teacher forward on L global
 crops per clip, student forward on the masked global crops and L x M local crops, the three losses, backward,
 per-parameter clipping, AdamW, EMA), timed stage by stage (its ``timings``) on random crops so that data loading
 cannot hide in it. The loader is timed separately on real clips (decode +
 multi-crop augmentation in worker processes). A step is masked half of the time in training; both kinds are
-timed here.
+timed here. Each precision runs in a process of its own (its peak memory is its own) from the same seed, and the
+first step's losses are compared: what bf16 autocast changes in the numbers, next to what it saves in time.
 
     python benchmarks/bench_train.py                                   # CPU: ViT-S/8, L 4, M 8, 1 clip, 4 steps
     python benchmarks/bench_train.py --device cuda --batch-size 32 --steps 20 --loader-workers 12
@@ -15,6 +17,7 @@ timed here.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import time
 from pathlib import Path
@@ -25,28 +28,46 @@ from ino.configs.schema import TrainConfig
 from ino.data.augment import MultiCropAugment
 from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
 from ino.training.meta_arch import InoMetaArch, StepSchedule
+from ino.utils.hardware import cpu_has_native_bf16
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 
 
-def time_model(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+def time_model(args: argparse.Namespace, precision: str) -> dict[str, object]:
     """Seconds per step of each stage, the mean over ``args.steps`` steps (half masked) after two warm-up steps (one
-    of each kind: the first masked step builds kernels for its own shapes)."""
+    of each kind: the first masked step builds kernels for its own shapes); the first step's losses; peak memory."""
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     config = TrainConfig.from_dict(
-        {"model": {"arch": args.arch, "patch_size": args.patch_size}, "optim": {"precision": args.precision}}
+        {"model": {"arch": args.arch, "patch_size": args.patch_size}, "optim": {"precision": precision}}
     )
     meta = InoMetaArch(config, device)
     b, frames, m, g, s = args.batch_size, config.clips.clip_len, config.augment.n_local, 224, 64
     schedule = StepSchedule(lr=1e-4, weight_decay=0.04, teacher_momentum=0.996)
+    first: dict[str, float] = {}
     for step in range(args.steps + 2):
         if step == 2:
             meta.timings = {}  # after the warm-up steps (allocator, kernels)
         config.masking.prob = float(step % 2)  # masked and unmasked steps alternate
         global_crops = torch.randn(b, frames, 3, g, g)
         local_crops = torch.randn(b, frames, m, 3, s, s)
-        meta.train_step(global_crops, local_crops, step, schedule)
+        terms = meta.train_step(global_crops, local_crops, step, schedule)
+        first = first or {k: float(v) for k, v in terms.items() if k in ("loss", "out")}
     assert meta.timings is not None
-    return {stage: seconds / args.steps for stage, seconds in meta.timings.items()}
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**30
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    stages = {stage: seconds / args.steps for stage, seconds in meta.timings.items()}
+    return {"stages": stages, "first": first, "peak_gib": peak}
+
+
+def _in_child(args: argparse.Namespace, precision: str) -> dict[str, object]:
+    """One precision in a fresh process, so that its peak memory is its own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(time_model, (args, precision))
 
 
 def time_loader(args: argparse.Namespace) -> tuple[float, int] | None:
@@ -73,28 +94,31 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=1, help="clips per step")
     parser.add_argument("--steps", type=int, default=4, help="timed steps (half masked), after two warm-up steps")
-    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated, of bf16, fp16, fp32")
     parser.add_argument("--loader-workers", type=int, default=2)
     parser.add_argument("--loader-clips", type=int, default=24)
     args = parser.parse_args()
     device = torch.device(args.device)
-    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    stages = time_model(args, device)
-    step = sum(stages.values())
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        peak = f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (CUDA allocator peak)"
     else:
-        name = f"CPU, {torch.get_num_threads()} threads"
-        peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (max RSS)"
-    print(f"device: {name}; torch {torch.__version__}; {args.precision}")
+        name = f"CPU, {torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}"
+    print(f"device: {name}; torch {torch.__version__}")
     print(f"model: {args.arch}/{args.patch_size}, head 4096, L 4, M 8, crops 224/64, {args.batch_size} clip(s)/step")
-    for stage, seconds in stages.items():
-        print(f"  {stage:<18} {1000 * seconds:9.1f} ms  ({100 * seconds / step:4.1f} %)")
-    print(f"model step: {1000 * step:.1f} ms = {args.batch_size / step:.2f} clips/s (mean of masked and unmasked)")
-    print(f"peak memory: {peak}")
+    firsts = {}
+    for precision in args.precisions.split(","):
+        result = _in_child(args, precision)
+        stages, firsts[precision] = result["stages"], result["first"]
+        step = sum(stages.values())
+        rate, peak, loss = args.batch_size / step, result["peak_gib"], firsts[precision]["loss"]
+        print(f"{precision}: model step {1000 * step:.1f} ms = {rate:.2f} clips/s (mean of masked and unmasked); "
+              f"peak {peak:.2f} GiB; first step loss {loss:.5f}")  # fmt: skip
+        for stage, seconds in stages.items():
+            print(f"  {stage:<18} {1000 * seconds:9.1f} ms  ({100 * seconds / step:4.1f} %)")
+    names = list(firsts)
+    for precision in names[1:]:
+        change = firsts[precision]["loss"] - firsts[names[0]]["loss"]
+        print(f"first-step loss, {precision} - {names[0]}: {change:+.5f} ({change / firsts[names[0]]['loss']:+.2%})")
     loader = time_loader(args)
     if loader is None:
         print(f"loader: skipped ({VIDEOS} not found, or --loader-clips 0)")

@@ -300,3 +300,22 @@ def test_a_failed_video_run_leaves_no_playable_partial_overlay(synth: Path, tmp_
     code, _, err = run_cli(capsys, "--video", str(folder), "--mask", str(first), "--out", str(out), *TINY)
     assert code == 2 and "differs from" in err and err.count("\n") == 1
     assert not (out / "overlay.mp4").exists() and not (out / "masks").exists()
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_the_cpu_default_precision_follows_the_cpu_and_float32_can_be_forced(
+    synth: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
+) -> None:
+    import ino.utils.hardware
+
+    monkeypatch.setattr(ino.utils.hardware, "cpu_has_native_bf16", lambda: native_bf16)
+    name = DavisLayout(synth).sequences()[0]
+    runs = {"default": [], "forced": ["--feature-dtype", "float32"]}
+    for label, extra in runs.items():
+        out = tmp_path / label
+        code, stdout, err = run_cli(capsys, "--davis-root", str(synth), "--sequences", name, "--out", str(out), *TINY,
+                                    "--device", "cpu", *extra)  # fmt: skip
+        assert code == 0, err
+        chosen = json.loads((out / ".ino-propagate.json").read_text())["settings"]["config"]["feature_dtype"]
+        expected = "bfloat16" if native_bf16 and label == "default" else "float32"
+        assert chosen == expected and f"features {expected}" in stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ino.commands._args import int_at_least, non_negative_int, positive_float, positive_int
+from ino.propagation.presets import FEATURE_DTYPES
 
 SUMMARY = "the main job: train INO on real clips within a time budget, score before/after, write a visual report"
 DESCRIPTION = (
@@ -27,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--which", choices=("student", "teacher"), default="teacher", help="trained weights to propagate with"
     )
+    parser.add_argument(
+        "--feature-dtype",
+        choices=FEATURE_DTYPES,
+        default=None,
+        help="propagation precision (default: bfloat16 on a CPU with native bf16, else float32)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> None:
         davis_short_side=args.davis_short_side,
         davis_max_frames=args.davis_max_frames,
         which=args.which,
+        feature_dtype=args.feature_dtype,
     )
     with exclusive(args.out, "ino demo"):  # the report too: one demo per folder
         result = run_demo(settings)

@@ -119,7 +119,8 @@ def _protocol(result: DemoResult) -> list[str]:
             f"{protocol['size_multiple']}), feature block {protocol['feature_block']} (0-based) + final norm, "
             f"top-k {protocol['topk']}, context first + {protocol['n_last_frames']} previous frames, radius "
             f"{protocol['radius']} feature cells, temperature {protocol['temperature']}, first-frame labels "
-            f"{protocol['label_downsampling']}, checkpoint entry `{s.which}`; random init = the same student "
+            f"{protocol['label_downsampling']}, features {protocol['feature_dtype']}, checkpoint entry `{s.which}`; "
+            "random init = the same student "
             "backbone before its first step (same seed)"
         )
     lines.append("- scoring: DAVIS-2017 semi-supervised J&F (`ino evaluate`), first and last frames not scored")
