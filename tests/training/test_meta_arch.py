@@ -111,3 +111,18 @@ def test_state_round_trips_into_a_new_step() -> None:
         torch.manual_seed(0)  # the same drop-path draws
         records.append(meta.train_step(*crops(7), step=1, schedule=SCHEDULE))
     assert records[0] == records[1]
+
+
+def test_bf16_precision_autocasts_the_cpu_step_and_keeps_float32_weights_and_losses() -> None:
+    changes = {"augment": {"global_size": 64, "local_size": 16}, "masking": {"prob": 1.0}}
+    metas = {p: InoMetaArch(load_config(["tiny"], {**changes, "optim": {"precision": p}}), torch.device("cpu"))
+             for p in ("fp32", "bf16")}  # fmt: skip
+    seen: dict[str, set[torch.dtype]] = {p: set() for p in metas}
+    for precision, meta in metas.items():
+        block = meta.student.backbone.blocks[0].mlp.fc1
+        block.register_forward_hook(lambda _m, _i, out, p=precision: seen[p].add(out.dtype))
+    records = {p: meta.train_step(*crops(3), step=0, schedule=SCHEDULE) for p, meta in metas.items()}
+    assert seen == {"fp32": {torch.float32}, "bf16": {torch.bfloat16}}
+    assert all(p.dtype == torch.float32 for p in metas["bf16"].student.parameters())
+    assert records["bf16"]["loss"] == pytest.approx(records["fp32"]["loss"], rel=2e-2)  # same step, rounded
+    assert records["bf16"]["loss"] != records["fp32"]["loss"]
