@@ -106,6 +106,7 @@ def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, 
 
 
 def run(args: argparse.Namespace) -> None:
+    from ino.propagation.run_state import WAIT_FOR_RANKS
     from ino.utils import distributed
     from ino.utils.distributed import world_size_from_environment
 
@@ -118,8 +119,6 @@ def run(args: argparse.Namespace) -> None:
         raise InoError("--video propagates one video, frame after frame: run it without torchrun")
     if args.evaluate and not args.davis_root:
         raise InoError("--evaluate scores DAVIS results; YouTube-VOS is scored by its evaluation server")
-    from ino.propagation.run_state import WAIT_FOR_RANKS
-
     dist = distributed.setup(args.device, timeout=WAIT_FOR_RANKS)
     try:
         _run(args, dist)

@@ -135,8 +135,7 @@ def shared_run(
             try:
                 stack.enter_context(exclusive(out, "ino propagate"))
                 state = RunState(out, settings)
-                if world_size > 1:
-                    state.consolidate()  # what a killed job's ranks finished, before the new split
+                state.consolidate()  # what a killed job's ranks finished, before the new split
             except InoError as error:
                 problem = error
         if distributed.any_over_ranks(problem is not None):
