@@ -23,16 +23,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import multiprocessing
 import resource
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fresh_process import in_fresh_process
 from ino.data.davis import read_frame
 from ino.evaluation.scorer import evaluate
 from ino.models.weights import load_backbone
@@ -103,14 +103,6 @@ def measure_jf(args: argparse.Namespace, dtype: str) -> dict[str, float]:
     return {"seconds": seconds, **scores.global_results(), **{f"seq:{k}": v for k, v in scores.sequence_jf().items()}}
 
 
-def _in_child(
-    function: Callable[[argparse.Namespace, str], dict[str, float]], args: argparse.Namespace, dtype: str
-) -> dict[str, float]:
-    """Run ``function`` in a fresh process: its peak resident memory is then that precision's alone."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, (args, dtype))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=6, help="frames timed for speed")
@@ -136,7 +128,7 @@ def main() -> None:
     )
     print(f"speed: {args.frames} frames ({'davis-dev JPEGs' if DAVIS.is_dir() else 'synthetic'})")
     for dtype in dtypes:
-        timings = _in_child(measure_speed, args, dtype)
+        timings = in_fresh_process(measure_speed, args, dtype)
         total = timings["total"]
         stages = "  ".join(f"{s} {1000 * timings[s] / args.frames:.0f} ms" for s in ("features", "propagation+output"))
         print(
@@ -145,7 +137,7 @@ def main() -> None:
         )
     if args.jf_frames and DAVIS_DEV.is_dir():
         print(f"accuracy: davis-dev, first {args.jf_frames} frames of each sequence")
-        results = {dtype: _in_child(measure_jf, args, dtype) for dtype in dtypes}
+        results = {dtype: in_fresh_process(measure_jf, args, dtype) for dtype in dtypes}
         for dtype, row in results.items():
             per_sequence = " ".join(f"{k[4:]} {v:.4f}" for k, v in row.items() if k.startswith("seq:"))
             print(f"  {dtype:<9} J&F-Mean {row['J&F-Mean']:.4f} (J {row['J-Mean']:.4f}, F {row['F-Mean']:.4f}) "

@@ -17,13 +17,13 @@ first step's losses are compared: what bf16 autocast changes in the numbers, nex
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import resource
 import time
 from pathlib import Path
 
 import torch
 
+from fresh_process import in_fresh_process
 from ino.configs.schema import TrainConfig
 from ino.data.augment import MultiCropAugment
 from ino.data.clips import ClipDataset, ClipIndex, ClipSampler, list_videos, make_loader
@@ -64,12 +64,6 @@ def time_model(args: argparse.Namespace, precision: str) -> dict[str, object]:
     return {"stages": stages, "first": first, "peak_gib": peak}
 
 
-def _in_child(args: argparse.Namespace, precision: str) -> dict[str, object]:
-    """One precision in a fresh process, so that its peak memory is its own."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(time_model, (args, precision))
-
-
 def time_loader(args: argparse.Namespace) -> tuple[float, int] | None:
     if not VIDEOS.is_dir() or args.loader_clips < 1:
         return None
@@ -107,7 +101,7 @@ def main() -> None:
     print(f"model: {args.arch}/{args.patch_size}, head 4096, L 4, M 8, crops 224/64, {args.batch_size} clip(s)/step")
     firsts = {}
     for precision in args.precisions.split(","):
-        result = _in_child(args, precision)
+        result = in_fresh_process(time_model, args, precision)
         stages, firsts[precision] = result["stages"], result["first"]
         step = sum(stages.values())
         rate, peak, loss = args.batch_size / step, result["peak_gib"], firsts[precision]["loss"]

@@ -24,6 +24,7 @@ import torch
 from ino.configs.loading import load_config, merge
 from ino.configs.schema import TrainConfig
 from ino.training.meta_arch import InoMetaArch, StepSchedule
+from ino.utils.distributed import synchronize
 
 #: bf16 dense tensor-core peaks (TFLOP/s) from NVIDIA's data sheets (their "with sparsity" figures halved), matched
 #: in order against ``torch.cuda.get_device_name`` (SXM H100s report "H100 80GB HBM3")
@@ -138,11 +139,6 @@ def describe_error(error: BaseException) -> dict[str, Any]:
     """An exception as the JSON records it: type, message and the tail of its traceback."""
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": "".join(lines)[-3000:]}
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def reset_memory(device: torch.device) -> None:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpu_proof_parts import EPOCHS, Sizes, peak_memory_gib, reset_memory, synchronize
+from gpu_proof_parts import EPOCHS, Sizes, peak_memory_gib, reset_memory
 from ino.configs.schema import TrainConfig
 from ino.training.meta_arch import InoMetaArch
+from ino.utils.distributed import synchronize
 
 
 # ---------------------------------------------------------------------------------------------------------- part b
