@@ -86,8 +86,9 @@ def _read_list(list_file: Path, missing: list[Path], counts: dict[Path, tuple[in
         fields = [field.strip() for field in line.split(",")]
         if fields[0] and not fields[0].startswith("#"):
             entries.append((f"{list_file} line {number}", fields))
-    counted = [len(f) >= 3 and _number(f[1]) is not None and _number(f[2]) is not None for _, f in entries]
-    with_counts = any(counted[:2])
+    # the first two lines decide (the first may be a header); _counts then checks every line
+    counted = [len(f) >= 3 and _number(f[1]) is not None and _number(f[2]) is not None for _, f in entries[:2]]
+    with_counts = any(counted)
     if with_counts and not counted[0]:
         entries = entries[1:]  # the header
     found = []
