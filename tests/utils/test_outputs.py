@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 from ino.errors import InoError
-from ino.utils.outputs import LOCK_NAME, exclusive, mark_made, refuse_inside, remove_made
+from ino.utils.outputs import (
+    LOCK_NAME,
+    RECORD_NAME,
+    claim_file,
+    exclusive,
+    mark_made,
+    record_file,
+    refuse_inside,
+    remove_made,
+    written_by_ino,
+)
 from support.processes import hold_folder
 
 
@@ -67,3 +77,29 @@ def test_an_unwritable_place_is_one_message(tmp_path: Path) -> None:
         target = tmp_path / "sub"
     with pytest.raises(InoError, match="cannot create the output folder"), exclusive(target):
         pass
+
+
+def test_a_file_is_replaced_only_when_ino_wrote_it_or_the_user_says_overwrite(tmp_path: Path) -> None:
+    theirs = tmp_path / "overlay.mp4"
+    theirs.write_bytes(b"user's video")
+    with pytest.raises(InoError, match=r"overlay.mp4 exists and was not written by ino: .* --overwrite"):
+        claim_file(theirs)
+    assert claim_file(theirs, overwrite=True) == theirs
+    assert claim_file(tmp_path / "absent.png") == tmp_path / "absent.png"
+    with pytest.raises(InoError, match="is a folder"):
+        claim_file(tmp_path, overwrite=True)
+
+    ours = tmp_path / "contact_sheet.png"
+    ours.write_bytes(b"ino's sheet")
+    record_file(ours)
+    assert written_by_ino(ours) and claim_file(ours) == ours
+    ours.write_bytes(b"the user's own file, put there since")  # same name, other content: theirs again
+    assert not written_by_ino(ours)
+    with pytest.raises(InoError, match="was not written by ino"):
+        claim_file(ours)
+
+    marked = mark_made(tmp_path / "made")
+    (marked / "any.png").write_bytes(b"x")
+    assert written_by_ino(marked / "any.png")
+    record_file(marked / "any.png")
+    assert not (marked / RECORD_NAME).exists()  # a marked folder is ino's as a whole: nothing to record

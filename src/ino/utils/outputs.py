@@ -8,12 +8,17 @@
   ``Annotations/`` would replace the ground truth).
 - :func:`mark_made` / :func:`remove_made` / :func:`renew`: a folder ``ino`` creates to rebuild later carries a marker
   file, and only a marked folder is ever removed; anything else with that name stops the command instead.
+- :func:`claim_file` / :func:`record_file`: the same rule for single files. A file is ``ino``'s when it lies in a
+  marked folder or its folder's record (``.ino-files``) names it with the size and modification time it had when
+  ``ino`` wrote it (a file the user put there since, under the same name, is theirs again). Anything else is
+  replaced only when the user says ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import threading
@@ -25,6 +30,7 @@ from ino.errors import InoError
 
 LOCK_NAME = ".ino-lock"
 MARK_NAME = ".made-by-ino"
+RECORD_NAME = ".ino-files"
 _held: dict[Path, int] = {}
 _held_guard = threading.Lock()
 
@@ -128,3 +134,58 @@ def remove_made(folder: Path) -> None:
     if not (folder / MARK_NAME).is_file():
         raise InoError(f"{folder} exists and was not made by ino: move it away or choose another output folder")
     shutil.rmtree(folder)
+
+
+def written_by_ino(path: Path) -> bool:
+    """Whether ``path`` is a file ``ino`` wrote: in a marked folder, or recorded there unchanged since."""
+    if (path.parent / MARK_NAME).is_file():
+        return True
+    entry = _record(path.parent).get(path.name)
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return entry == [stat.st_size, stat.st_mtime_ns]
+
+
+def claim_file(path: str | Path, *, overwrite: bool = False, what: str = "--out") -> Path:
+    """``path`` when ``ino`` may write it: absent, written by ``ino`` before, or ``overwrite`` given.
+
+    Called before any work, so that a refusal costs nothing; a folder in the way is refused even with
+    ``overwrite`` (a file never replaces a folder).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InoError(f"{what} {path} is a folder; give a file name")
+    if path.exists() and not overwrite and not written_by_ino(path):
+        raise InoError(
+            f"{what} {path} exists and was not written by ino: choose another name, or pass --overwrite to replace it"
+        )
+    return path
+
+
+def record_file(path: str | Path) -> Path:
+    """Note in its folder's record that ``ino`` wrote ``path`` (now complete), so a later run may replace it.
+
+    Nothing is recorded inside a marked folder, which is ``ino``'s as a whole. The record is rewritten atomically;
+    its writers are the folder's one writer (:func:`exclusive`) or commands writing one named file.
+    """
+    from ino.utils.atomic import atomic_write_text
+
+    path = Path(path)
+    if (path.parent / MARK_NAME).is_file():
+        return path
+    record = _record(path.parent)
+    stat = path.stat()
+    record[path.name] = [stat.st_size, stat.st_mtime_ns]
+    atomic_write_text(path.parent / RECORD_NAME, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def _record(folder: Path) -> dict[str, list[int]]:
+    """The folder's record of files ``ino`` wrote (name -> [size, mtime_ns]); an unreadable one records nothing."""
+    try:
+        loaded = json.loads((folder / RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
