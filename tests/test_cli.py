@@ -70,13 +70,17 @@ def test_every_command_takes_quiet_as_a_switch_and_flags_have_dashes_only() -> N
     ("argv", "message"),
     [
         (["demo", "--which", "ema"], "argument --which: invalid choice: 'ema'"),
-        (["demo", "--budget-s", "-5"], "argument --budget-s: must be > 0, got -5"),
+        (["demo", "--budget-s", "-5"], "argument --budget-s: must be a finite number > 0, got -5"),
+        (["demo", "--budget-s", "inf"], "argument --budget-s: must be a finite number > 0, got inf"),
+        (["train", "--max-steps", "5"], "unrecognized arguments: --max-steps 5; did you mean --run.max-steps?"),
+        (["train", "--run.checkpoint_every", "5"], "did you mean --run.checkpoint-every?"),
+        (["propagate", "--checkpoint", "random", "--out", "x", "--radious=3"], "did you mean --radius?"),
         (["synth", "--out", "x", "--max-objects", "300"], "argument --max-objects: must be <= 254"),
         (["propagate", "--checkpoint", "random", "--out", "x", "--preset", "davis"], "invalid choice: 'davis'"),
         (["train", "--optim.precision", "fp8"], "argument --optim.precision: invalid choice: 'fp8'"),
         (["train", "--clips.workers", "x"], "clips.workers must be an integer, got 'x'"),
         (["evaluate", "--davis-root", "x", "--results", "y", "--workers", "0"], "must be >= 1, got 0"),
-        (["train", "--optim.base_lr", "1"], "unrecognized arguments: --optim.base_lr"),
+        (["train", "--optim.base_lr", "1"], "unrecognized arguments: --optim.base_lr 1; did you mean --optim.base-lr?"),
         (["train", "--optim.base", "1"], "unrecognized arguments: --optim.base"),
         (["train", "--clips.workers", "-1"], "clips.workers must be >= 0, got -1"),
         (["propagate", "--davis-root", "x", "--checkpoint", "random", "--out", "y", "--device", "cuda:99"], "cuda:99"),
@@ -96,3 +100,21 @@ def test_settings_are_validated_before_any_work(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "optim.base_lr must be >= 0, got -1.0" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_an_unknown_flag_that_resembles_nothing_gets_no_guess_and_several_get_one_each(capsys) -> None:
+    assert main(["propagate", "--checkpoint", "random", "--out", "x", "--zzz", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "ino propagate: error: unrecognized arguments: --zzz 1 (see ino propagate --help)\n"
+    assert main(["train", "--max-steps", "5", "--run.log_every", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean: --max-steps -> --run.max-steps, --run.log_every -> --run.log-every?" in err
+
+
+def test_a_rank_other_than_0_with_an_error_of_its_own_names_itself(monkeypatch, capsys) -> None:
+    """Rank 1 waits for torchrun to stop it (rank 0 failed too); when nothing stops it, the error was its own."""
+    monkeypatch.setattr("ino.cli.RANK_0_GRACE_S", 0.05)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(["evaluate", "--davis-root", "/nonexistent/davis", "--results", "/nonexistent/r"]) == 2
+    assert capsys.readouterr().err.startswith("ino evaluate (rank 1): error: ")

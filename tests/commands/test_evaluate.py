@@ -183,3 +183,16 @@ def test_an_unwritable_out_folder_is_one_line(tmp_path: Path, capsys) -> None:
     assert main([*args, "--out", str(blocker / "scores"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "cannot create the output folder" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["file", "below a file"])
+def test_an_out_that_cannot_be_written_stops_before_scoring(bench, results, tmp_path, capsys, kind):
+    """Scoring may take minutes: --out is checked first. The results miss a frame, so an error about --out (not
+    about the missing frame) shows that nothing was scored."""
+    (results / SEQ / "00004.png").unlink()
+    blocker = tmp_path / "scores.csv"
+    blocker.write_text("the user's file\n")
+    out = blocker if kind == "file" else blocker / "scores"  # both fail for root too, unlike a read-only folder
+    code, _, err = _run(capsys, "--davis-root", str(bench / "davis"), "--results", str(results), "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and str(out) in err and "00004" not in err
+    assert blocker.read_text() == "the user's file\n"

@@ -20,16 +20,25 @@ from ino.data.synthetic import SynthConfig, write_benchmark
 from support.layouts import shorten, ytvos_from_davis
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--checkpoint", "random", "--arch", "vit_tiny", "--scale-size", "96", "--radius", "4", "--device", "cpu"]
+TINY = ["--arch", "vit_tiny", "--scale-size", "96", "--radius", "4", "--device", "cpu"]
 pytestmark = pytest.mark.distributed
 
 
-def propagate(ranks: int, *args: str) -> subprocess.CompletedProcess[str]:
+def propagate(ranks: int, *args: str, checkpoint: str = "random", ok: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
-    command = [*(launcher if ranks > 1 else [sys.executable]), "-m", "ino", "propagate", *args, *TINY]
+    command = [
+        *(launcher if ranks > 1 else [sys.executable]),
+        "-m",
+        "ino",
+        "propagate",
+        *args,
+        "--checkpoint",
+        checkpoint,
+        *TINY,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert (done.returncode == 0) == ok, done.stderr[-3000:]
     return done
 
 
@@ -86,3 +95,14 @@ def test_two_ranks_give_the_youtube_vos_results_of_one_process(uneven: Path, tmp
     archives = [zipfile.ZipFile(out / "Annotations.zip") for out in outs.values()]
     assert archives[0].namelist() == archives[1].namelist()
     assert all(archives[0].read(n) == archives[1].read(n) for n in archives[0].namelist())
+
+
+def test_a_user_error_is_printed_once_and_every_rank_exits_with_2(uneven: Path, tmp_path: Path) -> None:
+    line = f"ino propagate: error: {tmp_path / 'absent.pth'}: file not found"
+    done = propagate(2, "--davis-root", str(uneven), "--out", str(tmp_path / "out"),
+                     checkpoint=str(tmp_path / "absent.pth"), ok=False)  # fmt: skip
+    printed = [text for text in done.stderr.splitlines() if text.startswith("ino propagate")]
+    assert printed == [line]  # once, by rank 0, not once per rank
+    exit_codes = [text.split(":")[1].split()[0] for text in done.stderr.splitlines() if "exitcode  :" in text]
+    assert exit_codes and set(exit_codes) == {"2"}  # no rank stopped by a signal
+    assert f"traceback : {line}" in done.stderr  # torchrun's failure summary shows the error, not a bare exit code

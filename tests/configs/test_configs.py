@@ -60,7 +60,8 @@ def test_a_base_may_be_a_list_and_a_cycle_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("optim: {base_lr: [1}", "cannot read the configuration"),
+        ("optim: {base_lr: [1}", "bad.yaml:1:20: not valid YAML (while parsing a flow sequence: expected ','"),
+        ("optim:\n  base_lr: 1e-3\n   epochs: 3\n", "bad.yaml:3:10: not valid YAML (mapping values are not allowed"),
         ("- a list", "must be a mapping"),
         ("optim: {base_rate: 1.0}", "unknown setting(s) optim.base_rate"),
         ("optimiser: {}", "unknown setting 'optimiser'"),
@@ -82,6 +83,7 @@ def test_bad_settings_name_the_file_and_the_setting(tmp_path: Path, text: str, m
     with pytest.raises(InoError) as caught:
         load_config(["tiny", path])
     assert message in str(caught.value) and (str(path) in str(caught.value) or "bad.yaml" in str(caught.value))
+    assert "\n" not in str(caught.value)
 
 
 def test_an_unknown_preset_lists_the_names() -> None:

@@ -13,7 +13,7 @@ def _number(kind: type, text: str, ok: Callable[[float], bool], rule: str) -> fl
         raise argparse.ArgumentTypeError(
             f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
         ) from None
-    if not ok(value):
+    if not ok(value):  # nan fails every comparison, so it lands here too
         raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
     return value
 
@@ -32,11 +32,11 @@ non_negative_int = int_at_least(0)
 
 
 def positive_float(text: str) -> float:
-    return _number(float, text, lambda v: 0 < v < float("inf"), "> 0")
+    return _number(float, text, lambda v: 0 < v < float("inf"), "a finite number > 0")
 
 
 def non_negative_float(text: str) -> float:
-    return _number(float, text, lambda v: 0 <= v < float("inf"), ">= 0")
+    return _number(float, text, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
 
 
 def unit_interval_open(text: str) -> float:

@@ -39,10 +39,12 @@ def run(args: argparse.Namespace) -> None:
 
     from ino.data.davis import DavisLayout
     from ino.evaluation.scorer import evaluate
-    from ino.utils.outputs import refuse_inside
+    from ino.utils.outputs import refuse_inside, writable_folder
 
     out = args.out or args.results
     refuse_inside(out, DavisLayout(Path(args.davis_root)).data_folders())
+    if args.out:  # checked before scoring, which may take minutes (--results was read, so it exists)
+        writable_folder(out)
     evaluation = evaluate(
         args.davis_root,
         args.results,

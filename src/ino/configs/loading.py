@@ -55,6 +55,8 @@ def read_config(source: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, A
         raise InoError(f"{path}: '{BASE_KEY}' forms a cycle")
     try:
         data = yaml.safe_load(path.read_text()) or {}
+    except yaml.MarkedYAMLError as error:
+        raise InoError(_yaml_problem(path, error)) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise InoError(f"{path}: cannot read the configuration ({error})") from None
     if not isinstance(data, dict):
@@ -64,6 +66,14 @@ def read_config(source: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, A
     for base in [bases] if isinstance(bases, str) else bases:
         merged = merge(merged, read_config(base, (*_seen, path.resolve())))
     return merge(merged, data)
+
+
+def _yaml_problem(path: Path, error: yaml.MarkedYAMLError) -> str:
+    """One line, ``file:line:column: problem``, from PyYAML's several-line report (which quotes the source)."""
+    mark = error.problem_mark or error.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    problem = ": ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+    return f"{where}: not valid YAML ({problem})"
 
 
 def load_config(sources: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None) -> TrainConfig:

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -41,6 +42,21 @@ def make_folder(folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InoError(f"{folder}: cannot create the output folder ({error.strerror or error})") from None
+    return folder
+
+
+def writable_folder(folder: str | Path, what: str = "--out") -> Path:
+    """``folder`` created if needed and shown writable by writing (and removing) a probe file, so that a command
+    fails at its start, not after its work, on a file in the way, a read-only place or a full disk."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InoError(f"{what} {folder} is a file, not a folder")
+    make_folder(folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise InoError(f"{what} {folder}: cannot write there ({error.strerror or error})") from None
     return folder
 
 
