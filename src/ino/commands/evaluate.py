@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     roots.add_argument("--davis-root", help="DAVIS-layout folder with Annotations/<resolution>/")
     roots.add_argument("--vip-root", help="VIP_Fine folder: part mIoU of <video>/<frame>.png class-id maps")
     parser.add_argument("--results", required=True, help="folder of <sequence>/<frame>.png predictions")
-    parser.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt (every sequence when absent)")
+    parser.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt; VIP: lists/<set>_videos.txt")
     parser.add_argument("--resolution", default="480p", help="resolution folder name, e.g. 480p")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated subset of sequences")
     parser.add_argument("--out", default=None, help="where to write CSV/JSON/PNG (default: --results)")
