@@ -1,4 +1,4 @@
-"""``ino evaluate``: DAVIS-2017 semi-supervised J&F of a results folder (never imports torch)."""
+"""``ino evaluate``: DAVIS-2017 semi-supervised J&F, or VIP part mIoU, of a results folder (never imports torch)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ from ino.commands._args import comma_list, positive_int
 if TYPE_CHECKING:
     from ino.evaluation.scorer import Evaluation
 
-SUMMARY = "score predictions with DAVIS J&F"
-DESCRIPTION = "Score DAVIS-format predictions with the DAVIS-2017 semi-supervised J&F (docs/evaluation.md)."
+SUMMARY = "score predictions with DAVIS J&F or VIP part mIoU"
+DESCRIPTION = (
+    "Score DAVIS-format predictions with the DAVIS-2017 semi-supervised J&F, or VIP part-label predictions with "
+    "CRW's mIoU (--vip-root) (docs/evaluation.md)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--davis-root", required=True, help="DAVIS-layout folder with Annotations/<resolution>/")
+    roots = parser.add_mutually_exclusive_group(required=True)
+    roots.add_argument("--davis-root", help="DAVIS-layout folder with Annotations/<resolution>/")
+    roots.add_argument("--vip-root", help="VIP_Fine folder: part mIoU of <video>/<frame>.png class-id maps")
     parser.add_argument("--results", required=True, help="folder of <sequence>/<frame>.png predictions")
-    parser.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt (every sequence when absent)")
+    parser.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt; VIP: lists/<set>_videos.txt")
     parser.add_argument("--resolution", default="480p", help="resolution folder name, e.g. 480p")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated subset of sequences")
     parser.add_argument("--out", default=None, help="where to write CSV/JSON/PNG (default: --results)")
@@ -35,6 +40,9 @@ def print_and_write(evaluation: Evaluation, out: str, set_name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.vip_root:
+        _run_vip(args)
+        return
     from pathlib import Path
 
     from ino.data.davis import DavisLayout
@@ -56,3 +64,26 @@ def run(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     print_and_write(evaluation, out, args.set)
+
+
+def _run_vip(args: argparse.Namespace) -> None:
+    """VIP part propagation: ``--set`` names ``lists/<set>_videos.txt``, ``--sequences`` picks videos."""
+    from ino.data.vip import VipLayout
+    from ino.evaluation.vip import evaluate_vip
+    from ino.evaluation.vip_report import format_vip_tables, write_vip_outputs
+    from ino.utils.outputs import refuse_inside
+
+    out = args.out or args.results
+    refuse_inside(out, VipLayout(args.vip_root).data_folders())
+    evaluation = evaluate_vip(
+        args.vip_root,
+        args.results,
+        set_name=args.set,
+        videos=args.sequences,
+        workers=args.workers,
+        allow_missing=args.allow_missing,
+        progress=not args.quiet,
+    )
+    print(format_vip_tables(evaluation, args.set))
+    paths = write_vip_outputs(evaluation, out, args.set)
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")

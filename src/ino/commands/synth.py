@@ -19,6 +19,13 @@ def _object_count(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output DAVIS-layout folder")
+    parser.add_argument(
+        "--format",
+        choices=("davis", "vip"),
+        default="davis",
+        help="davis: DAVIS-2017 layout; vip: VIP_Fine layout, walking figures with part labels on key frames "
+        "(uses --sequences, --frames, --seed, --height, --width only)",
+    )
     parser.add_argument("--sequences", type=positive_int, default=8)
     parser.add_argument("--frames", type=int_at_least(3), default=24, help="frames per sequence (>= 3)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
@@ -38,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.format == "vip":
+        _run_vip(args)
+        return
     from ino.data.davis import DavisLayout
     from ino.data.synthetic import RESOLUTION, SynthConfig, write_benchmark
     from ino.errors import InoError
@@ -64,3 +74,15 @@ def run(args: argparse.Namespace) -> None:
     if args.baseline_out:
         write_first_frame_baseline(DavisLayout(args.out, RESOLUTION), names, args.baseline_out)
         print(f"wrote first-frame baseline predictions to {args.baseline_out}")
+
+
+def _run_vip(args: argparse.Namespace) -> None:
+    from ino.data.synthetic_vip import SynthVipConfig, write_vip_benchmark
+    from ino.errors import InoError
+
+    if args.baseline_out:
+        raise InoError("--baseline-out writes DAVIS masks; it does not apply to --format vip")
+    config = SynthVipConfig(height=args.height, width=args.width, frames=args.frames)
+    names = write_vip_benchmark(args.out, args.sequences, config, args.seed)
+    every = config.key_every
+    print(f"wrote {len(names)} VIP-layout videos x {args.frames} frames (annotated every {every}) to {args.out}")
