@@ -6,7 +6,7 @@ import argparse
 
 from ino.commands._args import int_at_least, non_negative_float, non_negative_int, positive_int, unit_interval_open
 
-SUMMARY = "generate a synthetic DAVIS-format benchmark"
+SUMMARY = "generate a synthetic DAVIS- or JHMDB-format benchmark"
 DESCRIPTION = "Generate a synthetic DAVIS-2017-layout benchmark (deterministic; docs/experiments.md uses it)."
 
 
@@ -18,7 +18,14 @@ def _object_count(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output DAVIS-layout folder")
+    parser.add_argument("--out", required=True, help="output folder (DAVIS or JHMDB layout)")
+    parser.add_argument(
+        "--format",
+        choices=("davis", "jhmdb"),
+        default="davis",
+        help="davis: objects and masks; jhmdb: stick figures with exact joints (uses --sequences, --frames, "
+        "--seed, --height, --width, --max-speed)",
+    )
     parser.add_argument("--sequences", type=positive_int, default=8)
     parser.add_argument("--frames", type=int_at_least(3), default=24, help="frames per sequence (>= 3)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
@@ -43,6 +50,9 @@ def run(args: argparse.Namespace) -> None:
     from ino.errors import InoError
     from ino.propagation.baselines import write_first_frame_baseline
 
+    if args.format == "jhmdb":
+        _run_jhmdb(args)
+        return
     if args.min_objects > args.max_objects:
         raise InoError(f"--min-objects {args.min_objects} exceeds --max-objects {args.max_objects}")
     config = SynthConfig(
@@ -64,3 +74,15 @@ def run(args: argparse.Namespace) -> None:
     if args.baseline_out:
         write_first_frame_baseline(DavisLayout(args.out, RESOLUTION), names, args.baseline_out)
         print(f"wrote first-frame baseline predictions to {args.baseline_out}")
+
+
+def _run_jhmdb(args: argparse.Namespace) -> None:
+    """``--format jhmdb``: the JHMDB-layout keypoint benchmark (docs/evaluation.md, "JHMDB")."""
+    from ino.data.synthetic_jhmdb import LIST_NAME, JhmdbSynthConfig, write_jhmdb_benchmark
+    from ino.errors import InoError
+
+    if args.baseline_out:
+        raise InoError("--baseline-out writes DAVIS masks; it does not apply to --format jhmdb")
+    config = JhmdbSynthConfig(height=args.height, width=args.width, frames=args.frames, max_speed=args.max_speed)
+    names = write_jhmdb_benchmark(args.out, args.sequences, config, args.seed)
+    print(f"wrote {len(names)} JHMDB-layout videos to {args.out} (list: {args.out}/{LIST_NAME})")
