@@ -75,7 +75,7 @@ class Figure:
         lean = 0.08 * swing if self.action == "synth_walk" else 0.03 * swing
 
         def limb(origin: np.ndarray, angle: float, length: float) -> np.ndarray:
-            """Point at ``length`` x size from ``origin``, ``angle`` radians from straight down (positive: towards +x)."""
+            """Point ``length`` x size from ``origin``, ``angle`` radians from straight down (positive towards +x)."""
             return origin + self.size * length * np.array([math.sin(angle), math.cos(angle)])
 
         neck = limb(belly, math.pi + lean, 0.32)
