@@ -6,8 +6,11 @@ import argparse
 
 from ino.commands._args import int_at_least, non_negative_float, non_negative_int, positive_int, unit_interval_open
 
-SUMMARY = "generate a synthetic DAVIS-format benchmark"
-DESCRIPTION = "Generate a synthetic DAVIS-2017-layout benchmark (deterministic; docs/experiments.md uses it)."
+SUMMARY = "generate a synthetic DAVIS-, VIP- or JHMDB-format benchmark"
+DESCRIPTION = (
+    "Generate a deterministic synthetic benchmark with exact ground truth: DAVIS-2017 layout (masks; docs/experiments.md "
+    "uses it), VIP_Fine (part labels) or JHMDB (joints; docs/evaluation.md)."
+)
 
 
 def _object_count(text: str) -> int:
@@ -18,13 +21,14 @@ def _object_count(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output DAVIS-layout folder")
+    parser.add_argument("--out", required=True, help="output folder (DAVIS, VIP_Fine or JHMDB layout)")
     parser.add_argument(
         "--format",
-        choices=("davis", "vip"),
+        choices=("davis", "vip", "jhmdb"),
         default="davis",
-        help="davis: DAVIS-2017 layout; vip: VIP_Fine layout, walking figures with part labels on key frames "
-        "(uses --sequences, --frames, --seed, --height, --width only)",
+        help="davis: objects and masks; vip: VIP_Fine layout, walking figures with part labels on key frames "
+        "(uses --sequences, --frames, --seed, --height, --width only); jhmdb: stick figures with exact joints "
+        "(uses --sequences, --frames, --seed, --height, --width, --max-speed)",
     )
     parser.add_argument("--sequences", type=positive_int, default=8)
     parser.add_argument("--frames", type=int_at_least(3), default=24, help="frames per sequence (>= 3)")
@@ -45,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.format == "vip":
-        _run_vip(args)
+    if args.format != "davis":
+        {"vip": _run_vip, "jhmdb": _run_jhmdb}[args.format](args)
         return
     from ino.data.davis import DavisLayout
     from ino.data.synthetic import RESOLUTION, SynthConfig, write_benchmark
@@ -86,3 +90,15 @@ def _run_vip(args: argparse.Namespace) -> None:
     names = write_vip_benchmark(args.out, args.sequences, config, args.seed)
     every = config.key_every
     print(f"wrote {len(names)} VIP-layout videos x {args.frames} frames (annotated every {every}) to {args.out}")
+
+
+def _run_jhmdb(args: argparse.Namespace) -> None:
+    """``--format jhmdb``: the JHMDB-layout keypoint benchmark (docs/evaluation.md, "JHMDB")."""
+    from ino.data.synthetic_jhmdb import LIST_NAME, JhmdbSynthConfig, write_jhmdb_benchmark
+    from ino.errors import InoError
+
+    if args.baseline_out:
+        raise InoError("--baseline-out writes DAVIS masks; it does not apply to --format jhmdb")
+    config = JhmdbSynthConfig(height=args.height, width=args.width, frames=args.frames, max_speed=args.max_speed)
+    names = write_jhmdb_benchmark(args.out, args.sequences, config, args.seed)
+    print(f"wrote {len(names)} JHMDB-layout videos to {args.out} (list: {args.out}/{LIST_NAME})")
