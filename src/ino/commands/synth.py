@@ -8,8 +8,8 @@ from ino.commands._args import int_at_least, non_negative_float, non_negative_in
 
 SUMMARY = "generate a synthetic DAVIS-, VIP- or JHMDB-format benchmark"
 DESCRIPTION = (
-    "Generate a deterministic synthetic benchmark with exact ground truth: DAVIS-2017 layout (masks; docs/experiments.md "
-    "uses it), VIP_Fine (part labels) or JHMDB (joints; docs/evaluation.md)."
+    "Generate a deterministic synthetic benchmark with exact ground truth: DAVIS-2017 layout (masks; "
+    "docs/experiments.md uses it), VIP_Fine (part labels) or JHMDB (joints; docs/evaluation.md)."
 )
 
 
