@@ -7,7 +7,8 @@
 - :func:`refuse_inside` stops an output folder that lies inside an input dataset's data folders (writing masks into
   ``Annotations/`` would replace the ground truth).
 - :func:`mark_made` / :func:`remove_made` / :func:`renew`: a folder ``ino`` creates to rebuild later carries a marker
-  file, and only a marked folder is ever removed; anything else with that name stops the command instead.
+  file, and only a marked folder is ever removed; anything else with that name stops the command instead
+  (:func:`claim_folder` checks this before any work, for a command that replaces the folder only at its end).
 - :func:`claim_file` / :func:`record_file`: the same rule for single files. A file is ``ino``'s when it lies in a
   marked folder or its folder's record (``.ino-files``) names it with the size and modification time it had when
   ``ino`` wrote it (a file the user put there since, under the same name, is theirs again). Anything else is
