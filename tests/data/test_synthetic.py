@@ -116,3 +116,44 @@ def test_photometric_changes_alter_frames_only_and_are_seeded(
         assert max(brightness) - min(brightness) > 0.2  # the drift spans most of +-0.3 over six frames
     assert main([*base, "--out", str(tmp_path / "bad"), "--brightness-drift", "1.5"]) == 2
     assert "argument --brightness-drift: must be in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+def test_synth_never_rewrites_another_dataset_nor_its_own_ground_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ino.cli import main
+
+    small = ["--sequences", "2", "--height", "32", "--width", "48"]
+    davis = tmp_path / "davis"  # a user's DAVIS copy: its frames, truth and set list
+    for part in ("JPEGImages/480p/bear", "Annotations/480p/bear", "ImageSets/2017"):
+        (davis / part).mkdir(parents=True)
+    Image.new("RGB", (48, 32)).save(davis / "JPEGImages/480p/bear/00000.jpg")
+    Image.new("P", (48, 32)).save(davis / "Annotations/480p/bear/00000.png")
+    (davis / "ImageSets/2017/val.txt").write_text("bear\n")
+    theirs = _digest(davis)
+    assert main(["synth", "--out", str(davis), *small, "--frames", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"{davis} already holds a dataset (JPEGImages/, Annotations/, ImageSets/) that ino synth did not" in err
+    assert err.count("\n") == 1 and _digest(davis) == theirs
+    # its own ground truth as --baseline-out: refused before anything is written
+    bench = tmp_path / "bench"
+    truth = bench / "Annotations" / "480p"
+    assert main(["synth", "--out", str(bench), *small, "--frames", "5", "--baseline-out", str(truth)]) == 2
+    err = capsys.readouterr().err
+    assert f"--baseline-out {truth} lies inside the input data folder" in err and err.count("\n") == 1
+    assert not bench.exists()
+    # a baseline folder the user made is refused too; a baseline ino made is replaced
+    baseline = tmp_path / "baseline"
+    (baseline / "synth-001").mkdir(parents=True)
+    assert main(["synth", "--out", str(bench), *small, "--frames", "5", "--baseline-out", str(baseline)]) == 2
+    assert "synth-001 exists and was not made by ino" in capsys.readouterr().err and not bench.exists()
+    (baseline / "synth-001").rmdir()
+    for _ in range(2):
+        assert main(["synth", "--out", str(bench), *small, "--frames", "5", "--baseline-out", str(baseline)]) == 0
+    assert len(list((baseline / "synth-001").glob("*.png"))) == 5
+    # its own earlier benchmark is replaced whole: no frame of the longer one lingers
+    assert main(["synth", "--out", str(bench), *small, "--frames", "3", "--seed", "1"]) == 0
+    layout = DavisLayout(bench)
+    assert layout.sequences() == ["synth-000", "synth-001"]
+    for name in layout.sequences():
+        assert len(layout.image_frames(name)) == len(layout.annotation_frames(name)) == 3

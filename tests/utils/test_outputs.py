@@ -14,6 +14,7 @@ from ino.utils.outputs import (
     LOCK_NAME,
     RECORD_NAME,
     claim_file,
+    claim_folder,
     exclusive,
     mark_made,
     record_file,
@@ -103,3 +104,13 @@ def test_a_file_is_replaced_only_when_ino_wrote_it_or_the_user_says_overwrite(tm
     assert written_by_ino(marked / "any.png")
     record_file(marked / "any.png")
     assert not (marked / RECORD_NAME).exists()  # a marked folder is ino's as a whole: nothing to record
+
+
+def test_a_folder_is_claimed_only_when_absent_or_made_by_ino(tmp_path: Path) -> None:
+    assert claim_folder(tmp_path / "absent") == tmp_path / "absent"
+    made = mark_made(tmp_path / "made")
+    assert claim_folder(made) == made and made.is_dir()  # claimed, not removed: that comes at the command's end
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    with pytest.raises(InoError, match="theirs exists and was not made by ino: move it away"):
+        claim_folder(theirs)

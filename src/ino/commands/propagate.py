@@ -70,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluate", action="store_true", help="score the DAVIS results with J&F afterwards")
     parser.add_argument("--workers", type=positive_int, default=None, help="scoring threads (default: CPU count)")
     parser.add_argument("--fps", type=positive_float, default=None, help="overlay video frame rate (default: video's)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="--video: replace overlay.mp4 and contact_sheet.png in --out even if ino did not write them",
+    )
 
 
 def _config(args: argparse.Namespace, device: torch.device) -> tuple[str, PropagationConfig]:
@@ -152,7 +157,15 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
     out = Path(args.out)
     if args.video:
         paths = propagate_video_file(
-            args.video, args.mask, out, propagator, max_frames=args.max_frames, fps=args.fps, progress=progress
+            args.video,
+            args.mask,
+            out,
+            propagator,
+            settings=settings,
+            max_frames=args.max_frames,
+            fps=args.fps,
+            overwrite=args.overwrite,
+            progress=progress,
         )
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     elif args.ytvos_root:

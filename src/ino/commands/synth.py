@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ino.commands._args import int_at_least, non_negative_float, non_negative_int, positive_int, unit_interval_open
 
 SUMMARY = "generate a synthetic DAVIS-, VIP- or JHMDB-format benchmark"
 DESCRIPTION = (
     "Generate a deterministic synthetic benchmark with exact ground truth: DAVIS-2017 layout (masks; "
-    "docs/experiments.md uses it), VIP_Fine (part labels) or JHMDB (joints; docs/evaluation.md)."
+    "docs/experiments.md uses it), VIP_Fine (part labels) or JHMDB (joints; docs/evaluation.md). --out may be new "
+    "or hold an earlier benchmark of ino synth, which is replaced; a folder holding another dataset is refused."
 )
 
 
@@ -53,9 +55,10 @@ def run(args: argparse.Namespace) -> None:
         {"vip": _run_vip, "jhmdb": _run_jhmdb}[args.format](args)
         return
     from ino.data.davis import DavisLayout
-    from ino.data.synthetic import RESOLUTION, SynthConfig, write_benchmark
+    from ino.data.synthetic import RESOLUTION, SynthConfig, sequence_name, write_benchmark
     from ino.errors import InoError
     from ino.propagation.baselines import write_first_frame_baseline
+    from ino.utils.outputs import claim_folder, refuse_inside, renew
 
     if args.min_objects > args.max_objects:
         raise InoError(f"--min-objects {args.min_objects} exceeds --max-objects {args.max_objects}")
@@ -73,10 +76,18 @@ def run(args: argparse.Namespace) -> None:
         max_blur=args.max_blur,
         frame_noise=args.frame_noise,
     )
+    layout = DavisLayout(args.out, RESOLUTION)
+    baseline = Path(args.baseline_out) if args.baseline_out else None
+    if baseline is not None:  # checked before any work: the benchmark's own truth, or folders ino did not make
+        refuse_inside(baseline, layout.data_folders(), "--baseline-out")
+        for name in map(sequence_name, range(args.sequences)):
+            claim_folder(baseline / name)
     names = write_benchmark(args.out, args.sequences, config, args.seed)
     print(f"wrote {len(names)} sequences x {args.frames} frames to {args.out}")
-    if args.baseline_out:
-        write_first_frame_baseline(DavisLayout(args.out, RESOLUTION), names, args.baseline_out)
+    if baseline is not None:
+        for name in names:
+            renew(baseline / name)  # marked: a later run may replace it
+        write_first_frame_baseline(layout, names, baseline)
         print(f"wrote first-frame baseline predictions to {args.baseline_out}")
 
 

@@ -10,6 +10,8 @@ visible in frame 0, as DAVIS semi-supervised evaluation requires.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +20,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ino.data.davis import write_mask
-from ino.utils.outputs import exclusive
+from ino.data.davis import DavisLayout, write_mask
+from ino.errors import InoError
+from ino.utils.atomic import atomic_write_text
+from ino.utils.outputs import exclusive, is_made, mark_made, remove_made
 
 RESOLUTION = "480p"
+#: written into the benchmark's root before its folders: what marks them as this generator's to replace
+RECORD_NAME = ".ino-synth.json"
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,11 @@ def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     return mask
 
 
+def sequence_name(index: int) -> str:
+    """The name of a benchmark's sequence ``index`` (known before it is drawn: outputs are checked first)."""
+    return f"synth-{index:03d}"
+
+
 def make_sequence(config: SynthConfig, seed: int, index: int) -> SequenceSpec:
     """Draw one sequence's objects and motions from a generator seeded by (seed, index)."""
     rng = np.random.default_rng([seed, index])
@@ -144,7 +155,7 @@ def make_sequence(config: SynthConfig, seed: int, index: int) -> SequenceSpec:
     pan = rng.uniform(-1, 1, 2) * config.background_speed
     margin = math.ceil(config.background_speed * config.frames) + 1
     background = _texture(rng, height + 2 * margin, width + 2 * margin)
-    return SequenceSpec(f"synth-{index:03d}", background, (float(pan[0]), float(pan[1])), tuple(objects), config)
+    return SequenceSpec(sequence_name(index), background, (float(pan[0]), float(pan[1])), tuple(objects), config)
 
 
 def object_layer(spec: SequenceSpec, obj: ObjectTrack, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,10 +211,34 @@ def _visible_first(first_ids: np.ndarray, n_objects: int) -> np.ndarray:
 
 
 def write_benchmark(out: str | Path, sequences: int = 8, config: SynthConfig | None = None, seed: int = 0) -> list[str]:
-    """Write JPEG frames, palette ground truth for every frame and ``ImageSets/2017/val.txt``; returns names."""
+    """Write JPEG frames, palette ground truth for every frame and ``ImageSets/2017/val.txt``; returns names.
+
+    ``out`` may be new, or hold anything but a dataset: its ``JPEGImages/``, ``Annotations/`` and ``ImageSets/``
+    must be absent or an earlier benchmark's (marked as ``ino``'s, with ``.ino-synth.json`` beside them), which
+    are replaced whole, so that no frame of a longer earlier benchmark lingers. Another dataset stops it first.
+    """
     config = config or SynthConfig()
     with exclusive(out, "ino synth") as out:
+        folders = _own_folders(out)
+        settings = {"sequences": sequences, "seed": seed, **dataclasses.asdict(config)}
+        atomic_write_text(out / RECORD_NAME, json.dumps(settings) + "\n")
+        for folder in folders:
+            remove_made(folder)
+            mark_made(folder)
         return _write_sequences(out, sequences, config, seed)
+
+
+def _own_folders(out: Path) -> list[Path]:
+    """``out``'s dataset folders, when each is absent or an earlier benchmark's (see :func:`write_benchmark`); else
+    the command stops: a real DAVIS copy there would be overwritten, and its set list rewritten."""
+    folders = DavisLayout(out).data_folders()
+    present = [folder for folder in folders if folder.exists()]
+    if present and not ((out / RECORD_NAME).is_file() and all(is_made(folder) for folder in present)):
+        names = ", ".join(f"{folder.name}/" for folder in present)
+        raise InoError(
+            f"{out} already holds a dataset ({names}) that ino synth did not write: choose a new or empty folder"
+        )
+    return folders
 
 
 def _write_sequences(out: Path, sequences: int, config: SynthConfig, seed: int) -> list[str]:

@@ -10,9 +10,12 @@ silently overwrite or reuse them. Under ``torchrun`` the sequences are split ove
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import logging
 import os
+import shutil
 import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,16 +26,29 @@ import numpy as np
 from tqdm import tqdm
 
 from ino.data.davis import DavisLayout, YtvosLayout, read_frame, read_object_ids, write_mask
-from ino.errors import InoError
+from ino.errors import InoError, Interrupted
 from ino.propagation.api import VideoPropagator, check_mask, load_mask
 from ino.propagation.features import map_frames
 from ino.propagation.run_state import run_shared, shared_run
-from ino.utils.atomic import atomic_write
+from ino.utils.atomic import atomic_write, atomic_write_text
 from ino.utils.distributed import Distributed
-from ino.utils.outputs import exclusive, refuse_inside, remove_made, renew
+from ino.utils.outputs import (
+    claim_file,
+    claim_folder,
+    exclusive,
+    is_made,
+    record_file,
+    refuse_inside,
+    remove_made,
+    renew,
+    written_by_ino,
+)
+from ino.utils.stopping import EXIT_CODES, StopRequests
 from ino.utils.viz import OverlayVideoWriter, contact_sheet, overlay_mask
 
 log = logging.getLogger(__name__)
+#: a video run's record of its settings and inputs, and where its previous masks wait while the new ones move in
+VIDEO_STATE, PREVIOUS_MASKS = ".ino-propagate-video.json", ".previous-masks"
 
 
 def _write_sequence(folder: Path, names: Iterable[str], masks: Iterator[np.ndarray], keep: set[str] | None) -> None:
@@ -167,15 +183,24 @@ def propagate_video_file(
     out: str | Path,
     propagator: VideoPropagator,
     *,
+    settings: Mapping[str, object] | None = None,
     max_frames: int | None = None,
     fps: float | None = None,
     sheet_frames: int = 8,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Path]:
     """A video file or frame folder -> ``<out>/masks/<frame>.png``, ``overlay.mp4`` and ``contact_sheet.png``.
 
     Frames are streamed once: each is kept only until its mask is ready (a batch plus the prefetch queue),
     when its overlay is written; the contact sheet keeps overlays of ``sheet_frames`` evenly spaced frames.
+
+    All three are written into the hidden ``<out>/.partial-masks/`` and moved into place only when complete, so a
+    previous run's results stay whole until the new ones replace them, and a run stopped by SIGTERM or Ctrl-C
+    (exit 143 / 130) leaves them as they were. ``overlay.mp4`` and ``contact_sheet.png`` that ``ino`` did not
+    write are replaced only with ``overwrite``, and a ``masks/`` folder it did not make never is. With
+    ``settings`` (what the masks depend on: backbone and protocol), ``<out>/.ino-propagate-video.json`` records
+    them with the inputs' identity, and a re-run of an identical finished job changes nothing.
     """
     from ino.data.videos import iter_frames, probe_video
 
@@ -188,6 +213,11 @@ def propagate_video_file(
     check_mask(first, (info.height, info.width), f"{first_mask}")
     chosen = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     pending: deque[np.ndarray] = deque()
+    results = {"masks": out / "masks", "overlay": out / "overlay.mp4", "contact_sheet": out / "contact_sheet.png"}
+    job = None
+    if settings is not None:
+        inputs = {"video": _identity(video), "mask": _identity(Path(first_mask))}
+        job = {**settings, **inputs, "frames": n_frames, "fps": fps, "sheet_frames": sheet_frames}
 
     def remembered() -> Iterator[np.ndarray]:
         stream = iter_frames(video, stop=n_frames)
@@ -196,18 +226,79 @@ def propagate_video_file(
             yield frame
 
     with exclusive(out, "ino propagate"):
-        masks_dir = out / "masks"
-        partial = _partial(masks_dir)
-        tiles: list[tuple[str, np.ndarray]] = []
-        overlay_path, partial_overlay = out / "overlay.mp4", partial / "overlay.mp4"
-        with OverlayVideoWriter(partial_overlay, fps or info.fps or 24.0) as writer:
-            for t, ids in enumerate(propagator.run(remembered(), {0: first})):
-                shown = overlay_mask(pending.popleft(), ids)
-                writer.write(shown)
-                write_mask(partial / f"{t:05d}.png", ids)
-                if t in chosen:
-                    tiles.append((f"frame {t}", shown))
-        os.replace(partial_overlay, overlay_path)  # a run that fails leaves no playable partial overlay
-        os.replace(partial, masks_dir)
-        sheet = contact_sheet(tiles, out / "contact_sheet.png")
-    return {"masks": masks_dir, "overlay": overlay_path, "contact_sheet": sheet}
+        for folder in (results["masks"], out / PREVIOUS_MASKS):  # foreign ones stop the run before any work
+            claim_folder(folder)
+        for name in ("overlay", "contact_sheet"):
+            claim_file(results[name], overwrite=overwrite, what="output")
+        if job is not None and _video_done(out, results, job):
+            log.info("%s: already done with these settings and inputs (%s)", video.name, out)
+            return results
+        staging = renew(out / ".partial-masks")
+        try:
+            tiles: list[tuple[str, np.ndarray]] = []
+            with StopRequests() as stop, OverlayVideoWriter(staging / "overlay.mp4", fps or info.fps or 24.0) as writer:
+                for t, ids in enumerate(propagator.run(remembered(), {0: first})):
+                    shown = overlay_mask(pending.popleft(), ids)
+                    writer.write(shown)
+                    write_mask(staging / f"{t:05d}.png", ids)
+                    if t in chosen:
+                        tiles.append((f"frame {t}", shown))
+                    signalled = stop.requested()
+                    if signalled:
+                        raise Interrupted(
+                            f"stopped by {signalled.name} at frame {t + 1} of {n_frames}; "
+                            f"the previous results in {out} are as they were",
+                            EXIT_CODES[signalled],
+                        )
+            contact_sheet(tiles, staging / "contact_sheet.png")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a run that fails leaves no playable partial overlay
+            raise
+        _replace_video_results(out, staging, results, job)
+    return results
+
+
+def _identity(path: Path) -> dict[str, object]:
+    """What tells an input apart from an edited or other one: its place, and the size and modification time of the
+    file (of each frame of a folder)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        listing = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+        return {"path": str(path.resolve()), "frames": digest}
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _video_done(out: Path, results: Mapping[str, Path], job: Mapping[str, object]) -> bool:
+    """Whether ``out`` holds the complete, untouched results of exactly this job."""
+    try:
+        recorded = json.loads((out / VIDEO_STATE).read_text())
+    except (OSError, ValueError):
+        return False
+    masks = results["masks"]
+    return (
+        recorded == json.loads(json.dumps(job))
+        and is_made(masks)
+        and len(list(masks.glob("*.png"))) == job["frames"]
+        and all(written_by_ino(results[name]) for name in ("overlay", "contact_sheet"))
+    )
+
+
+def _replace_video_results(
+    out: Path, staging: Path, results: Mapping[str, Path], job: Mapping[str, object] | None
+) -> None:
+    """Move the complete new results over the previous ones (renames: microseconds); the record of the job goes
+    first and comes back last, so results caught half replaced are never taken for a finished job."""
+    (out / VIDEO_STATE).unlink(missing_ok=True)
+    for name in ("overlay", "contact_sheet"):
+        os.replace(staging / results[name].name, results[name])
+        record_file(results[name])
+    previous = out / PREVIOUS_MASKS
+    remove_made(previous)  # left by a run killed during this swap
+    if results["masks"].exists():
+        os.replace(results["masks"], previous)
+    os.replace(staging, results["masks"])
+    remove_made(previous)
+    if job is not None:
+        atomic_write_text(out / VIDEO_STATE, json.dumps(job, indent=1, sort_keys=True) + "\n")

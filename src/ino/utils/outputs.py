@@ -7,7 +7,8 @@
 - :func:`refuse_inside` stops an output folder that lies inside an input dataset's data folders (writing masks into
   ``Annotations/`` would replace the ground truth).
 - :func:`mark_made` / :func:`remove_made` / :func:`renew`: a folder ``ino`` creates to rebuild later carries a marker
-  file, and only a marked folder is ever removed; anything else with that name stops the command instead.
+  file, and only a marked folder is ever removed; anything else with that name stops the command instead
+  (:func:`claim_folder` checks this before any work, for a command that replaces the folder only at its end).
 - :func:`claim_file` / :func:`record_file`: the same rule for single files. A file is ``ino``'s when it lies in a
   marked folder or its folder's record (``.ino-files``) names it with the size and modification time it had when
   ``ino`` wrote it (a file the user put there since, under the same name, is theirs again). Anything else is
@@ -143,18 +144,30 @@ def renew(folder: Path) -> Path:
     return mark_made(folder)
 
 
+def is_made(folder: Path) -> bool:
+    """Whether ``folder`` is one ``ino`` made (it holds the marker), so that ``ino`` may replace it."""
+    return (folder / MARK_NAME).is_file()
+
+
+def claim_folder(folder: Path) -> Path:
+    """``folder`` when ``ino`` may replace it (absent, or made by ``ino``); else the command stops.
+
+    For a command that replaces the folder only at its end: the check comes before any work.
+    """
+    if folder.exists() and not is_made(folder):
+        raise InoError(f"{folder} exists and was not made by ino: move it away or choose another output folder")
+    return folder
+
+
 def remove_made(folder: Path) -> None:
     """Remove ``folder`` if ``ino`` made it (it holds the marker); a folder without the marker stops the command."""
-    if not folder.exists():
-        return
-    if not (folder / MARK_NAME).is_file():
-        raise InoError(f"{folder} exists and was not made by ino: move it away or choose another output folder")
-    shutil.rmtree(folder)
+    if claim_folder(folder).exists():
+        shutil.rmtree(folder)
 
 
 def written_by_ino(path: Path) -> bool:
     """Whether ``path`` is a file ``ino`` wrote: in a marked folder, or recorded there unchanged since."""
-    if (path.parent / MARK_NAME).is_file():
+    if is_made(path.parent):
         return True
     entry = _record(path.parent).get(path.name)
     try:
@@ -175,7 +188,8 @@ def claim_file(path: str | Path, *, overwrite: bool = False, what: str = "--out"
         raise InoError(f"{what} {path} is a folder; give a file name")
     if path.exists() and not overwrite and not written_by_ino(path):
         raise InoError(
-            f"{what} {path} exists and was not written by ino: choose another name, or pass --overwrite to replace it"
+            f"{what} {path} exists and was not written by ino: move it away, choose another output, or pass "
+            "--overwrite to replace it"
         )
     return path
 
@@ -189,7 +203,7 @@ def record_file(path: str | Path) -> Path:
     from ino.utils.atomic import atomic_write_text
 
     path = Path(path)
-    if (path.parent / MARK_NAME).is_file():
+    if is_made(path.parent):
         return path
     record = _record(path.parent)
     stat = path.stat()
