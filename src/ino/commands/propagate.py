@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
             overwrite=args.overwrite,
             progress=progress,
         )
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        print("results: " + ", ".join(str(p) for p in paths.values()))  # also when an identical run was skipped
     elif args.ytvos_root:
         layout = YtvosLayout(args.ytvos_root, args.all_frames)
         archive = propagate_ytvos(
