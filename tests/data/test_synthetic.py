@@ -157,3 +157,31 @@ def test_synth_never_rewrites_another_dataset_nor_its_own_ground_truth(
     assert layout.sequences() == ["synth-000", "synth-001"]
     for name in layout.sequences():
         assert len(layout.image_frames(name)) == len(layout.annotation_frames(name)) == 3
+
+
+@pytest.mark.parametrize(
+    ("form", "theirs"), [("vip", "Annotations/Category_ids/videos1/000000000001.png"), ("jhmdb", "synth_list.txt")]
+)
+def test_synth_of_every_format_refuses_a_folder_holding_data_it_did_not_write_and_replaces_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str, theirs: str
+) -> None:
+    from ino.cli import main
+
+    args = ["synth", "--format", form, "--sequences", "2", "--frames", "5", "--height", "48", "--width", "64"]
+    user = tmp_path / "user"
+    (user / theirs).parent.mkdir(parents=True)
+    (user / theirs).write_bytes(b"the user's own")
+    assert main([*args, "--out", str(user)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("was not written by ino" in err or "did not write" in err)
+    assert (user / theirs).read_bytes() == b"the user's own" and sorted(p.name for p in user.iterdir()) == [
+        theirs.split("/")[0]
+    ]
+    ours = tmp_path / "ours"
+    assert main([*args, "--out", str(ours)]) == 0
+    first = _digest(ours)
+    assert main([*args, "--out", str(ours)]) == 0  # its own earlier benchmark: replaced, identically
+    second = _digest(ours)
+    for digest in (first, second):
+        digest.pop(".ino-files", None)  # the record of the list file: its new modification time
+    assert second == first

@@ -10,9 +10,11 @@ visible in frame 0, as DAVIS semi-supervised evaluation requires.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +22,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ino.data.davis import DavisLayout, write_mask
+from ino.data.davis import write_mask
 from ino.errors import InoError
 from ino.utils.atomic import atomic_write_text
-from ino.utils.outputs import exclusive, is_made, mark_made, remove_made
+from ino.utils.outputs import claim_file, exclusive, is_made, mark_made, record_file, remove_made
 
 RESOLUTION = "480p"
 #: written into the benchmark's root before its folders: what marks them as this generator's to replace
@@ -213,32 +215,42 @@ def _visible_first(first_ids: np.ndarray, n_objects: int) -> np.ndarray:
 def write_benchmark(out: str | Path, sequences: int = 8, config: SynthConfig | None = None, seed: int = 0) -> list[str]:
     """Write JPEG frames, palette ground truth for every frame and ``ImageSets/2017/val.txt``; returns names.
 
-    ``out`` may be new, or hold anything but a dataset: its ``JPEGImages/``, ``Annotations/`` and ``ImageSets/``
-    must be absent or an earlier benchmark's (marked as ``ino``'s, with ``.ino-synth.json`` beside them), which
-    are replaced whole, so that no frame of a longer earlier benchmark lingers. Another dataset stops it first.
+    ``out`` may be new, or hold anything but a dataset (:func:`synth_folder`).
     """
     config = config or SynthConfig()
-    with exclusive(out, "ino synth") as out:
-        folders = _own_folders(out)
-        settings = {"sequences": sequences, "seed": seed, **dataclasses.asdict(config)}
-        atomic_write_text(out / RECORD_NAME, json.dumps(settings) + "\n")
-        for folder in folders:
-            remove_made(folder)
-            mark_made(folder)
+    settings = {"format": "davis", "sequences": sequences, "seed": seed, **dataclasses.asdict(config)}
+    with synth_folder(out, ["JPEGImages", "Annotations", "ImageSets"], settings, "ino synth") as out:
         return _write_sequences(out, sequences, config, seed)
 
 
-def _own_folders(out: Path) -> list[Path]:
-    """``out``'s dataset folders, when each is absent or an earlier benchmark's (see :func:`write_benchmark`); else
-    the command stops: a real DAVIS copy there would be overwritten, and its set list rewritten."""
-    folders = DavisLayout(out).data_folders()
-    present = [folder for folder in folders if folder.exists()]
-    if present and not ((out / RECORD_NAME).is_file() and all(is_made(folder) for folder in present)):
-        names = ", ".join(f"{folder.name}/" for folder in present)
-        raise InoError(
-            f"{out} already holds a dataset ({names}) that ino synth did not write: choose a new or empty folder"
-        )
-    return folders
+@contextlib.contextmanager
+def synth_folder(
+    out: str | Path, parts: list[str], settings: dict[str, object], purpose: str, files: tuple[str, ...] = ()
+) -> Iterator[Path]:
+    """``out`` held as its one writer, with its dataset folders ``parts`` empty, marked and ready to be written.
+
+    Each part must be absent or an earlier ``ino synth`` benchmark's (marked as ``ino``'s, with ``.ino-synth.json``
+    beside them), which is replaced whole, so that no frame of a longer earlier benchmark lingers; each of ``files``
+    (e.g. a list at the root) absent or written by ``ino``, and recorded as such once the block is done. Anything
+    else there stops the command before any write: a real dataset would be overwritten and its lists rewritten.
+    """
+    with exclusive(out, purpose) as root:
+        for name in files:
+            claim_file(root / name, what="list")
+        folders = [root / part for part in parts]
+        present = [folder for folder in folders if folder.exists()]
+        if present and not ((root / RECORD_NAME).is_file() and all(is_made(folder) for folder in present)):
+            names = ", ".join(f"{folder.name}/" for folder in present)
+            raise InoError(
+                f"{root} already holds a dataset ({names}) that ino synth did not write: choose a new or empty folder"
+            )
+        atomic_write_text(root / RECORD_NAME, json.dumps(settings) + "\n")
+        for folder in folders:
+            remove_made(folder)
+            mark_made(folder)
+        yield root
+        for name in files:
+            record_file(root / name)
 
 
 def _write_sequences(out: Path, sequences: int, config: SynthConfig, seed: int) -> list[str]:

@@ -21,6 +21,7 @@ split list written beside the data, so only a loader that scans every folder (or
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,8 @@ import numpy as np
 from PIL import Image
 
 from ino.data.jhmdb import FRAMES_DIR, JOINTS_DIR, JOINTS_FILE, N_JOINTS, SKELETON, write_list
+from ino.data.synthetic import synth_folder
 from ino.utils.atomic import atomic_write
-from ino.utils.outputs import exclusive
 
 LIST_NAME = "synth_list.txt"
 ACTIONS = ("synth_walk", "synth_wave", "synth_jump")
@@ -180,7 +181,9 @@ def write_jhmdb_benchmark(
 ) -> list[str]:
     """Write the frames, joint files and ``synth_list.txt`` (UVC form); returns the listed video names."""
     config = config or JhmdbSynthConfig()
-    with exclusive(out, "ino synth --format jhmdb") as out:
+    settings = {"format": "jhmdb", "videos": videos, "seed": seed, "broken": broken, **dataclasses.asdict(config)}
+    parts = [FRAMES_DIR, JOINTS_DIR]
+    with synth_folder(out, parts, settings, "ino synth --format jhmdb", files=(LIST_NAME,)) as out:
         names = []
         for index in range(videos):
             figure = make_figure(config, seed, index)

@@ -15,6 +15,7 @@ annotated and no other; ``missing_frame`` removes one annotated frame's image (t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ino.data.synthetic import _texture
+from ino.data.synthetic import _texture, synth_folder
 from ino.data.vip import write_category_ids
-from ino.utils.outputs import exclusive
+from ino.utils.atomic import atomic_write_text
 
 HAT, HAIR, SUNGLASSES, UPPER_CLOTHES, COAT, PANTS, SCARF, SKIRT, FACE = 1, 2, 4, 5, 7, 9, 11, 12, 13
 LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG, LEFT_SHOE, RIGHT_SHOE = 14, 15, 16, 17, 18, 19
@@ -187,14 +188,15 @@ def write_vip_benchmark(
 ) -> list[str]:
     """Write ``Images/``, key-frame ``Annotations/Category_ids/`` and ``lists/val_videos.txt``; returns names."""
     config = config or SynthVipConfig()
-    with exclusive(out, "ino synth") as folder:
+    settings = {"format": "vip", "videos": videos, "seed": seed, **dataclasses.asdict(config)}
+    with synth_folder(out, ["Images", "Annotations", "lists"], settings, "ino synth --format vip") as folder:
         names = [
             _write_video(folder, make_video(config, seed, i), last=i == videos - 1 and videos > 1)
             for i in range(videos)
         ]
         lists = folder / "lists"
         lists.mkdir(parents=True, exist_ok=True)
-        (lists / "val_videos.txt").write_text("".join(f"{name}\n" for name in names))
+        atomic_write_text(lists / "val_videos.txt", "".join(f"{name}\n" for name in names))
         if config.missing_frame:
             annotated = sorted((folder / "Annotations" / "Category_ids" / names[0]).glob("*.png"))
             (folder / "Images" / names[0] / f"{annotated[-1].stem}.jpg").unlink()
