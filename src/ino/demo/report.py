@@ -106,24 +106,21 @@ def _training_line(result: DemoResult) -> str:
     """How many steps ran, and why that many: the fixed count, or what the budget and the clock left of it."""
     cap, steps, planned = result.settings.steps, result.steps, result.planned_steps
     why = (
-        "this recipe's measured learning curves peak at 300-360 steps and fall after (docs/experiments.md), so "
-        "a faster machine finishes sooner rather than training longer"
+        f"The count is fixed at {cap} because this recipe's measured learning curves peak at 300-360 steps and fall "
+        "after (docs/experiments.md): a faster machine finishes sooner rather than training longer."
     )
-    line = f"Training: {steps} steps"
     if planned >= cap and not result.stopped_at_deadline:
-        return f"{line}, the fixed count: {why}."
+        return f"Training: {steps} steps, the fixed count. {why}"
+    line = f"Training: {steps} steps"
     if planned < cap:
-        line += (
-            f" instead of the fixed {cap} ({why}): at the probe's {result.step_s:.2f} s per step the budget had "
-            f"room for {planned}"
-        )
+        line += f" instead of the fixed {cap}: at the probe's {result.step_s:.2f} s a step, the budget held {planned}"
     if result.stopped_at_deadline:
         line += (
             f"; training stopped at the budget's deadline after {steps} of the {planned} steps its schedules were "
             "planned for (the machine ran slower than the probe measured), so it ended before its learning rate "
             "and teacher momentum had run their course"
         )
-    return line + "."
+    return f"{line}. {why}"
 
 
 def _coverage_cut(name: str, coverage: Coverage) -> str | None:
@@ -143,8 +140,8 @@ def _coverage_cut(name: str, coverage: Coverage) -> str | None:
         )
     if coverage.frames_cut:
         words.append(f"sequence {coverage.sequences[0]} was propagated through its first {coverage.frames} frames only")
-    scored = f"{len(coverage.sequences)} sequence{'s' * (len(coverage.sequences) > 1)}"
-    return f"Cut from {name}: {'; '.join(words)}. All three columns are scored on the same {scored}."
+    scored = f"the same {len(coverage.sequences)} sequences" if len(coverage.sequences) > 1 else "that sequence"
+    return f"Cut from {name}: {'; '.join(words)}. All three columns are scored on {scored}."
 
 
 def summary(result: DemoResult) -> list[str]:
