@@ -1,5 +1,6 @@
 # Two entry points for a new user: `make demo` (the main job) and `make test` (the whole suite).
-# Both create .venv on first use and install the package with its dependencies into it.
+# Both create .venv on first use and install the package with its dependencies into it, PyTorch at the exact
+# releases of constraints.txt (the tested ones; pyproject.toml itself asks only for ranges).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,9 +9,9 @@ DEMO_OUT ?= demo-output
 
 .PHONY: install test lint demo bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

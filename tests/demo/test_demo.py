@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from ino.cli import main
 from ino.configs.loading import load_config
@@ -32,36 +38,90 @@ def test_videos_folder_is_added_and_checked(tmp_path: Path) -> None:
     assert training_videos(str(tmp_path))[-1] == tmp_path / "extra.mp4"
 
 
+@pytest.fixture
+def competing_processes(tmp_path: Path) -> Iterator[Callable[[], None]]:
+    """``start()`` puts a full-speed Python process beside the test (issue 21: the demo overran its budget by a
+    fifth beside another job); every one started is ended by its own handle afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        started.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread, as each of ``make test``'s two workers has: on a loaded 2-core machine a second thread
+    spin-waiting for a busy core made the demo's steps up to 9x slower, and the parts of the demo that no clock
+    can cut (a probe step, a training step, three frames per pass) then alone outgrew a test-sized budget."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
-def test_short_demo_writes_a_complete_finite_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "demo"
-    args = ["demo", "--budget-s", "5", "--out", str(out), "--sequences", "2", "--frames", "6"]
-    assert main(args) == 0
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_demo_beside_competing_processes_keeps_its_budget_and_says_what_it_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], competing_processes: Callable[[], None]
+) -> None:
+    """A short budget with one competitor from the start and one more once training starts, so that the trained
+    propagation runs under a heavier load than the random-init one it was planned from (issue 21's case)."""
+    out, budget = tmp_path / "demo", 90.0
+    competing_processes()
+    stop = threading.Event()
+
+    def second_competitor_when_training_starts() -> None:
+        while not stop.is_set():
+            if (out / "runs" / "ino").exists():
+                competing_processes()
+                return
+            stop.wait(0.2)
+
+    watcher = threading.Thread(target=second_competitor_when_training_starts, daemon=True)
+    watcher.start()
+    args = ["demo", "--budget-s", f"{budget:g}", "--out", str(out), "--sequences", "3", "--frames", "8"]
+    started = time.monotonic()
+    try:
+        assert main(args) == 0
+    finally:
+        wall = time.monotonic() - started
+        stop.set()
+        watcher.join()
+
+    assert wall <= 1.1 * budget
     printed = capsys.readouterr()
     report = out / "report"
     assert f"report: {report / 'report.html'}" in printed.out
-    assert "training stops at the budget's deadline" in printed.err  # 5 s cannot hold the planned minimum (a log)
     data = json.loads((report / "report.json").read_text())
     assert all_finite(data)
-    assert data["planned_steps"] >= 10 and 1 <= data["steps"] < data["planned_steps"] and data["stopped_at_deadline"]
-    for name in ("synthetic",):
-        for which in ("random", "trained", "ceiling"):
-            scores = data[which][name]["global_scores"]
-            assert 0.0 <= scores["J&F-Mean"] <= 1.0 and math.isfinite(scores["J&F-Mean"])
-            assert len(data[which][name]["sequence_jf"]) == 2
+    assert data["total_s"] <= 1.1 * budget
+    assert 1 <= data["steps"] <= data["planned_steps"] <= 360
+    coverage = data["coverage"]["synthetic"]
+    assert coverage["total"] == 3 and 1 <= len(coverage["sequences"]) <= coverage["random_sequences"] <= 3
+    for which in ("random", "trained", "ceiling"):  # every column on the same sequences
+        scores = data[which]["synthetic"]
+        assert 0.0 <= scores["global_scores"]["J&F-Mean"] <= 1.0
+        assert list(scores["sequence_jf"]) == coverage["sequences"]
     expected = {"loss_curves.png", "jf_per_sequence_synthetic.png", "report.md", "report.html", "report.json"}
     present = {p.name for p in report.iterdir()}
     assert expected <= present
-    assert sum(name.startswith("overlay_") for name in present) == 2
-    for name in present:
-        assert (report / name).stat().st_size > 0
+    assert sum(name.startswith("overlay_") for name in present) == min(3, len(coverage["sequences"]))
     for figure in data["figures"].values():
         assert (report / figure).read_bytes()[:4] == b"\x89PNG"
+    complete = len(coverage["sequences"]) == 3 and not coverage["frames_cut"]
+    for text in ((report / "report.md").read_text(), printed.out):
+        assert f"of the {budget:.0f} s budget" in text and f"Training: {data['steps']} steps" in text
+        assert ("Nothing was cut" in text) == complete and ("Cut from synthetic" in text) != complete
     for text in ((report / "report.md").read_text(), (report / "report.html").read_text()):
         numbers = [float(x) for x in re.findall(r"[-+]?\d+\.\d{4}\b", text)]
         assert len(numbers) >= 6 and all(math.isfinite(x) for x in numbers)
         assert "feature block" in text and "radius" in text and "Grid ceiling" in text
-        assert "stopped at the budget" in text and "What it cannot show" in text
+        assert "What it cannot show" in text
 
 
 def test_bad_which_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

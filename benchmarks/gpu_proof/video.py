@@ -1,5 +1,5 @@
 """Parts (b) and (c) of ``benchmarks/gpu_proof.py``: propagation speed at 480p, and a short from-scratch training
-run scored on davis-dev against its random init. Same conventions as :mod:`gpu_proof_parts` (a deadline in, a
+run scored on davis-dev against its random init. Same conventions as :mod:`gpu_proof.parts` (a deadline in, a
 JSON-able dict out, exceptions left to the caller).
 """
 
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpu_proof_parts import EPOCHS, Sizes, peak_memory_gib, reset_memory
 from ino.configs.schema import TrainConfig
 from ino.training.meta_arch import InoMetaArch
 from ino.utils.distributed import synchronize
+
+from .parts import EPOCHS, Sizes, peak_memory_gib, reset_memory
 
 
 # ---------------------------------------------------------------------------------------------------------- part b

@@ -1,4 +1,4 @@
-"""The phases of ``benchmarks/gpu_proof.py``: which measurements run, in what order, under which deadlines.
+"""The phases of the GPU proof: which measurements run, in what order, under which deadlines.
 
 Each phase fills its part of ``run.record`` through ``run.guarded`` (skip when the time is not there, record a
 failure and go on) and never raises. Time estimates here only decide what to skip; the numbers recorded are
@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gpu_proof_parts as parts
-import gpu_proof_video as video
+from . import parts, video
 
 if TYPE_CHECKING:
-    from gpu_proof import Run
+    from .record import Run
 
 
 def _scale(run: Run) -> float:
