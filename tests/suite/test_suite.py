@@ -15,6 +15,7 @@ import pytest
 
 from ino.cli import main
 from ino.evaluation.scorer import evaluate
+from ino.suite.published import LEFT_OUT
 from ino.suite.record import RECORD_NAME
 from ino.suite.report import render_html, render_markdown
 
@@ -64,6 +65,7 @@ def test_one_row_per_model_and_task_with_the_scorers_numbers(table: Path, davis:
     assert f"| beta | {jf:.2f} | server: beta/ytvos/Annotations.zip |" in markdown
     assert "| quoted: DINO ViT-S/8 (ImageNet) | 69.9 | 66.6 | 73.1 |" in markdown  # published rows, marked
     assert "Caron et al., Emerging Properties in Self-Supervised Vision Transformers (ICCV 2021), Table 5" in markdown
+    assert all(f"- {item}" in markdown for item in LEFT_OUT)  # and what was left out, with why
     assert "changed from the preset | short_side: 480 -> 64" in markdown  # the card says what was not the preset
     assert "backbone | alpha: vit_tiny/16 from random(seed=0); beta: vit_tiny/16 from random(seed=1) |" in markdown
 
@@ -171,6 +173,7 @@ def test_a_quick_check_is_marked_and_a_task_without_one_is_refused(
         (["--checkpoint", "random", "--checkpoint", "random", "DAVIS"], "two models are named 'random'"),
         (["--checkpoint", "random", "--name", "a", "--name", "b", "DAVIS"], "--name is given 2 time(s) for 1"),
         (["--checkpoint", "random", "--name", "a/b", "DAVIS"], "--name 'a/b': a model's name is its folder name"),
+        (["--checkpoint", "random", "--name", "suite.md", "DAVIS"], "--name 'suite.md': a model's name is its folder"),
         (["--checkpoint", "random", "--davis-root", "absent"], "--davis-root absent: no such folder"),
         (["--checkpoint", "random", "--jhmdb-root", "."], "the JHMDB keypoints task is not available yet"),
         (["--checkpoint", "random", "--vip-root", "."], "the VIP parts task is not available yet"),

@@ -172,11 +172,13 @@ def _task_blocks(document: Mapping, task: Mapping, rows: list, context: list, ch
         item = f"per {task['item']}"
         series = {r["model"]: r["per_item"] or {} for r in scored}
         if charts:
+            quick = " (quick check)" if document["quick_check"] else ""
             bars = [(r["model"], r["metrics"].get(metrics[0]), i) for i, r in enumerate(scored)]
             bars += [(f"{c['method']} {c['backbone']} ({c['trained_on']})", c["metrics"][metrics[0]], None)
                      for c in context if metrics[0] in c["metrics"]]  # fmt: skip
-            yield ("chart", headline_chart(f"{task['title']}: {metrics[0]}", f"{metrics[0]} (%)", bars))
-            yield ("chart", per_item_chart(f"{task['title']}: {metrics[0]} {item}", f"{metrics[0]} (%)", series))
+            title = f"{task['title']}: {metrics[0]}"
+            yield ("chart", headline_chart(title + quick, f"{metrics[0]} (%)", bars))
+            yield ("chart", per_item_chart(f"{title} {item}{quick}", f"{metrics[0]} (%)", series))
         items = list(next(iter(series.values())))
         yield ("h", 3, f"{metrics[0]} {item}")
         yield ("table", [task["item"], *series], [[i, *(_number(s.get(i)) for s in series.values())] for i in items])

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: a model's name is a folder name: letters, digits, and . _ + - (not first)
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+#: the table's files in <out>, which no model folder may be named
+TABLE_FILES = ("suite.json", "suite.md", "suite.html")
 #: the fewest frames a DAVIS quick check can score (the protocol drops the first and the last)
 DAVIS_MIN_FRAMES = 3
 
@@ -88,8 +90,11 @@ def _check_inputs(models: Sequence[ModelSpec], tasks: Sequence[TaskSpec], max_fr
         raise InoError("give at least one task root (--davis-root, --jhmdb-root, --vip-root, --ytvos-root)")
     names = [m.name for m in models]
     for name in names:
-        if not MODEL_NAME.fullmatch(name):
-            raise InoError(f"--name {name!r}: a model's name is its folder name; use letters, digits, . _ + -")
+        if not MODEL_NAME.fullmatch(name) or name in TABLE_FILES:
+            raise InoError(
+                f"--name {name!r}: a model's name is its folder name beside {', '.join(TABLE_FILES)}; use letters, "
+                "digits, . _ + -"
+            )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InoError(f"two models are named {duplicates[0]!r}: give each --checkpoint its own --name")
@@ -245,7 +250,10 @@ def run_suite(
             backbones = kept.pop(index, None) or _Backbones(plan[0].model)  # one model's weights at a time
             for cell in plan:
                 if distributed.any_over_ranks(main and statuses[cell.folder] == SCORED):
-                    log.info("%s / %s: already scored with these settings, skipped", cell.model.name, cell.task.name)
+                    if main:
+                        log.info(
+                            "%s / %s: already scored with these settings, skipped", cell.model.name, cell.task.name
+                        )
                     continue
                 _run_cell(cell, backbones, statuses.get(cell.folder), max_frames, batch_size, progress, dist)
                 if main:
