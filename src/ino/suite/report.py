@@ -39,7 +39,9 @@ def build_document(cells: list[dict[str, object]], machine: Mapping[str, object]
     rows = []
     for cell in cells:
         record = cell["record"] or {}
-        models.setdefault(str(cell["model"]), {"name": cell["model"], "checkpoint": cell["checkpoint"]})
+        model = models.setdefault(str(cell["model"]), {"name": cell["model"], "checkpoint": cell["checkpoint"]})
+        if record.get("backbone"):
+            model.setdefault("backbone", record["backbone"])
         if cell["task"] not in tasks:
             tasks.append(str(cell["task"]))
         settings = record.get("settings", {})
