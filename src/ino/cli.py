@@ -25,7 +25,7 @@ from typing import NoReturn
 from ino import __version__
 from ino.errors import InoError, Interrupted
 
-SUBCOMMANDS = ("convert", "demo", "evaluate", "export", "prepare", "propagate", "synth", "train")
+SUBCOMMANDS = ("convert", "demo", "evaluate", "export", "prepare", "propagate", "suite", "synth", "train")
 
 
 class ArgumentParser(argparse.ArgumentParser):
