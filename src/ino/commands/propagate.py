@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,6 @@ from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, LABEL_DOWNS
 if TYPE_CHECKING:
     import torch
 
-    from ino.models.vit import InoViT
     from ino.utils.distributed import Distributed
 
 SUMMARY = "segment objects through videos by label propagation (DAVIS, YouTube-VOS, any video)"
@@ -92,24 +90,6 @@ def _config(args: argparse.Namespace, device: torch.device) -> tuple[str, Propag
     return preset, resolve_config(preset, **overrides)
 
 
-def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, model: InoViT) -> dict[str, object]:
-    """What a results folder depends on: the backbone (geometry and file identity included) and the protocol; the
-    query tile size changes speed only, so a resumed run may change it."""
-    protocol = {key: value for key, value in dataclasses.asdict(config).items() if key != "chunk_size"}
-    settings: dict[str, object] = {
-        "backbone": model.source,
-        "arch": model.arch,
-        "patch_size": model.patch_size,
-        "preset": preset,
-        "config": protocol,
-    }
-    path = Path(args.checkpoint)
-    if args.checkpoint != "random" and path.is_file():
-        stat = path.stat()
-        settings["checkpoint_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return settings
-
-
 def run(args: argparse.Namespace) -> None:
     from ino.propagation.run_state import WAIT_FOR_RANKS
     from ino.utils import distributed
@@ -135,6 +115,7 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
     from ino.data.davis import YtvosLayout
     from ino.propagation.api import VideoPropagator, load_propagation_backbone
     from ino.propagation.presets import for_patch_size
+    from ino.propagation.run_state import run_settings
     from ino.propagation.runs import propagate_davis, propagate_video_file, propagate_ytvos
 
     preset, config = _config(args, dist.device)
@@ -145,7 +126,7 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
     device = dist.device
     batch_size = args.batch_size or (8 if device.type == "cuda" else 1)
     propagator = VideoPropagator(model, config, device=device, batch_size=batch_size)
-    settings = _settings(args, preset, config, model)
+    settings = run_settings(model, args.checkpoint, preset, config)
     progress = not args.quiet
     main = dist.is_main
     if main:

@@ -25,6 +25,8 @@ SizeOverride = tuple[tuple[int, int], tuple[int, int]]
 FEATURE_DTYPES = ("float32", "float16", "bfloat16")
 LABEL_DOWNSAMPLING = ("bilinear", "nearest")
 CHECKPOINT_KEYS = ("student", "teacher")
+#: settings that change speed or memory only, never the results (left out of a results folder's identity)
+SPEED_ONLY = ("chunk_size",)
 
 
 @dataclass(frozen=True)

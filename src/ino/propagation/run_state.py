@@ -16,16 +16,19 @@ mixing results. Under ``torchrun --nproc-per-node N -m ino propagate``:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from ino.errors import InoError
+from ino.propagation.presets import SPEED_ONLY, PropagationConfig
 from ino.utils import distributed
 from ino.utils.atomic import atomic_write_text
 from ino.utils.outputs import exclusive
@@ -35,6 +38,9 @@ SHARD_GLOB = ".ino-propagate.rank*.json"
 #: How long a rank that finished its share waits for the others: a CPU rank's last sequence can take an hour.
 WAIT_FOR_RANKS = timedelta(hours=24)
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from ino.models.vit import InoViT
 
 
 def _shard_file(out: Path, rank: int) -> Path:
@@ -65,10 +71,9 @@ class RunState:
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InoError(f"{file}: unreadable run state ({error}); delete it to start over") from None
         if previous != self.settings:
-            before, now = _flatten(previous), _flatten(self.settings)
-            changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+            changed = ", ".join(changed_keys(previous, self.settings))
             raise InoError(
-                f"{self.out} holds results made with other settings (changed: {', '.join(changed)}); "
+                f"{self.out} holds results made with other settings (changed: {changed}); "
                 "choose another --out or delete that folder"
             )
         return finished
@@ -97,6 +102,30 @@ class RunState:
             self._write(self.path, self.finished)
         for file in shards:
             file.unlink()
+
+
+def changed_keys(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
+    """The dotted names of the settings that differ (``config.radius``), for a refusal that names them."""
+    old, new = _flatten(before), _flatten(after)
+    return sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
+
+
+def run_settings(model: InoViT, checkpoint: str, preset: str, config: PropagationConfig) -> dict[str, object]:
+    """What a results folder depends on: the backbone (geometry and the file's identity included) and the protocol
+    without its speed-only settings (``SPEED_ONLY``), so that a resumed run may change those."""
+    protocol = {key: value for key, value in dataclasses.asdict(config).items() if key not in SPEED_ONLY}
+    settings: dict[str, object] = {
+        "backbone": model.source,
+        "arch": model.arch,
+        "patch_size": model.patch_size,
+        "preset": preset,
+        "config": protocol,
+    }
+    path = Path(checkpoint)
+    if checkpoint != "random" and path.is_file():
+        stat = path.stat()
+        settings["checkpoint_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return settings
 
 
 def _flatten(settings: Mapping[str, object], prefix: str = "") -> dict[str, object]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ino.propagation.presets import PropagationConfig, get_preset
+from ino.propagation.presets import SPEED_ONLY, PropagationConfig, get_preset
 from ino.suite.tasks import Task
 
 #: where each preset's values come from (docs/propagation.md and docs/evaluation.md give the details)
@@ -24,8 +24,6 @@ PRESET_SOURCES = {
     "cropmae-jhmdb": "CropMAE (Eymaël et al., ECCV 2024), downstreams/propagation defaults (util.py)",
     "cropmae-vip": "CropMAE (Eymaël et al., ECCV 2024), downstreams/propagation defaults (util.py)",
 }
-#: settings that change speed or memory only, never the masks (left out of cards and of the resume identity)
-SPEED_ONLY = ("chunk_size",)
 
 
 def protocol_settings(config: PropagationConfig) -> dict[str, object]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ino.errors import InoError
+from ino.propagation.run_state import changed_keys
 from ino.utils.atomic import atomic_write_text
 
 RECORD_NAME = "suite-task.json"
@@ -23,22 +24,6 @@ STARTED, SCORED = "started", "scored"
 def normalised(value: object) -> object:
     """``value`` as JSON reads it back (tuples become lists), so that a stored copy compares equal."""
     return json.loads(json.dumps(value))
-
-
-def _flatten(settings: Mapping[str, object], prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in settings.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def changed_keys(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
-    """The dotted names of the settings that differ (``propagation.config.radius``)."""
-    old, new = _flatten(before), _flatten(after)
-    return sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
 
 
 def read_record(folder: Path) -> dict[str, object] | None:

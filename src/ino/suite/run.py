@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from ino import __version__
 from ino.errors import InoError
-from ino.suite.cards import protocol_card, protocol_settings
+from ino.suite.cards import protocol_card
 from ino.suite.record import SCORED, STARTED, check_record, read_record, write_record
 from ino.suite.tasks import Task, get_task
 
@@ -115,23 +115,6 @@ def _check_inputs(models: Sequence[ModelSpec], tasks: Sequence[TaskSpec], max_fr
         raise InoError(f"--max-frames {max_frames}: DAVIS scores all but the first and last frames; give at least 3")
 
 
-def _run_settings(model: InoViT, spec: ModelSpec, preset: str, config: PropagationConfig) -> dict[str, object]:
-    """What the run state of a task folder depends on, as ``ino propagate`` records it: the backbone (geometry and
-    file identity included) and the protocol."""
-    settings: dict[str, object] = {
-        "backbone": model.source,
-        "arch": model.arch,
-        "patch_size": model.patch_size,
-        "preset": preset,
-        "config": protocol_settings(config),
-    }
-    path = Path(spec.checkpoint)
-    if spec.checkpoint != "random" and path.is_file():
-        stat = path.stat()
-        settings["checkpoint_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return settings
-
-
 class _Backbones:
     """The backbones of one model, loaded once per checkpoint entry (student / teacher) its tasks ask for."""
 
@@ -159,6 +142,7 @@ def _plan(
     max_frames: int | None,
 ) -> list[_Cell]:
     from ino.propagation.presets import for_patch_size, resolve_config
+    from ino.propagation.run_state import run_settings
 
     cells = []
     for spec in tasks:
@@ -167,18 +151,18 @@ def _plan(
         config = resolve_config(preset, **{**overrides, **({"checkpoint_key": model.which} if model.which else {})})
         backbone = backbones.get(config)
         config = for_patch_size(config, backbone.patch_size)
-        run_settings = _run_settings(backbone, model, preset, config)
+        propagation = run_settings(backbone, model.checkpoint, preset, config)
         settings = {
             "task": task.name,
             "root": str(Path(spec.root).resolve()),
             "options": dict(spec.options),
             "max_frames": max_frames if task.max_frames else None,
-            "propagation": run_settings,
+            "propagation": propagation,
         }
         info = {"source": backbone.source, "arch": backbone.arch, "patch_size": backbone.patch_size}
         card = protocol_card(task, preset, config, info)
         folder = out / model.name / task.name
-        cells.append(_Cell(model, task, spec, preset, config, folder, run_settings, settings, card, info))
+        cells.append(_Cell(model, task, spec, preset, config, folder, propagation, settings, card, info))
     return cells
 
 
