@@ -61,7 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", default="val", help="DAVIS ImageSets/2017/<set>.txt")
     parser.add_argument("--resolution", default="480p", help="DAVIS resolution folder")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated sequences / videos")
-    parser.add_argument("--scale-size", type=int, default=None, help="short side in pixels; -1 = native size")
+    parser.add_argument(
+        "--scale-size",
+        type=int,
+        default=None,
+        help="short side in pixels (floored to the patch multiple); -1 = native size",
+    )
     parser.add_argument("--max-frames", type=positive_int, default=None, help="only the first N frames of each")
     for name, (kind, choices, text) in _OVERRIDES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None, help=text)
@@ -83,8 +88,22 @@ def _config(args: argparse.Namespace, device: torch.device) -> tuple[str, Propag
     if args.which is not None:
         overrides["checkpoint_key"] = args.which
     if args.scale_size is not None:
-        overrides["short_side"] = None if args.scale_size < 0 else args.scale_size
+        if args.scale_size == 0 or args.scale_size < -1:
+            raise InoError(
+                f"--scale-size must be a short side in pixels or -1 for the native size, got {args.scale_size}"
+            )
+        overrides["short_side"] = None if args.scale_size == -1 else args.scale_size
     return preset, resolve_config(preset, **overrides)
+
+
+def _check_scale_size(args: argparse.Namespace, patch_size: int) -> None:
+    """Sizes are floored to the patch multiple (docs/propagation.md#backbones), so only a short side below one
+    patch is refused; it can only be checked once the backbone, and with it the patch size, is known."""
+    if args.scale_size is not None and 0 < args.scale_size < patch_size:
+        raise InoError(
+            f"--scale-size {args.scale_size} is smaller than the backbone's patch size {patch_size}: give at least "
+            f"{patch_size}, or -1 for the native size"
+        )
 
 
 def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, model: InoViT) -> dict[str, object]:
@@ -136,6 +155,7 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
     model = load_propagation_backbone(
         args.checkpoint, config, arch=args.arch, patch_size=args.patch_size, seed=args.seed
     )
+    _check_scale_size(args, model.patch_size)
     config = for_patch_size(config, model.patch_size)  # e.g. a ViT/16 trained with the tiny preset
     device = dist.device
     batch_size = args.batch_size or (8 if device.type == "cuda" else 1)
