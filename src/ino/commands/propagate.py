@@ -15,7 +15,7 @@ from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, LABEL_DOWNS
 if TYPE_CHECKING:
     import torch
 
-    from ino.models.vit import InoViT
+    from ino.models.timm_backbone import Backbone
     from ino.utils.distributed import Distributed
 
 SUMMARY = "segment objects through videos by label propagation (DAVIS, YouTube-VOS, any video)"
@@ -55,8 +55,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", choices=sorted(PRESETS), default=None, help="default: ino-davis (ino-ytvos for YouTube-VOS)"
     )
     parser.add_argument("--which", choices=CHECKPOINT_KEYS, default=None, help="checkpoint entry (INO: student)")
-    parser.add_argument("--arch", choices=tuple(VIT_ARCHS), default=None, help="inferred from weight files")
-    parser.add_argument("--patch-size", type=int, choices=PATCH_SIZES, default=None, help="inferred from files")
+    parser.add_argument(
+        "--arch",
+        default=None,
+        help=f"ours ({', '.join(VIT_ARCHS)}; inferred from weight files) or a timm ViT name, e.g. "
+        "vit_small_patch14_reg4_dinov2 or vit_small_patch16_dinov3 (docs/propagation.md#backbones)",
+    )
+    parser.add_argument(
+        "--patch-size",
+        type=int,
+        choices=PATCH_SIZES,
+        default=None,
+        help="our ViT: inferred from files; a timm name fixes it",
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of a random backbone")
     parser.add_argument("--set", default="val", help="DAVIS ImageSets/2017/<set>.txt")
     parser.add_argument("--resolution", default="480p", help="DAVIS resolution folder")
@@ -106,7 +117,7 @@ def _check_scale_size(args: argparse.Namespace, patch_size: int) -> None:
         )
 
 
-def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, model: InoViT) -> dict[str, object]:
+def _settings(args: argparse.Namespace, preset: str, config: PropagationConfig, model: Backbone) -> dict[str, object]:
     """What a results folder depends on: the backbone (geometry and file identity included) and the protocol; the
     query tile size changes speed only, so a resumed run may change it."""
     protocol = {key: value for key, value in dataclasses.asdict(config).items() if key != "chunk_size"}
@@ -138,6 +149,10 @@ def run(args: argparse.Namespace) -> None:
         raise InoError("--video propagates one video, frame after frame: run it without torchrun")
     if args.evaluate and not args.davis_root:
         raise InoError("--evaluate scores DAVIS results; YouTube-VOS is scored by its evaluation server")
+    if args.arch is not None and args.arch not in VIT_ARCHS:
+        from ino.models.timm_backbone import check_timm_arch
+
+        check_timm_arch(args.arch)
     dist = distributed.setup(args.device, timeout=WAIT_FOR_RANKS)
     try:
         _run(args, dist)
