@@ -53,13 +53,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", choices=sorted(PRESETS), default=None, help="default: ino-davis (ino-ytvos for YouTube-VOS)"
     )
     parser.add_argument("--which", choices=CHECKPOINT_KEYS, default=None, help="checkpoint entry (INO: student)")
-    parser.add_argument("--arch", choices=tuple(VIT_ARCHS), default=None, help="inferred from weight files")
-    parser.add_argument("--patch-size", type=int, choices=PATCH_SIZES, default=None, help="inferred from files")
+    parser.add_argument(
+        "--arch",
+        default=None,
+        help=f"ours ({', '.join(VIT_ARCHS)}; inferred from weight files) or a timm ViT name, e.g. "
+        "vit_small_patch14_reg4_dinov2 or vit_small_patch16_dinov3 (docs/propagation.md#backbones)",
+    )
+    parser.add_argument(
+        "--patch-size",
+        type=int,
+        choices=PATCH_SIZES,
+        default=None,
+        help="our ViT: inferred from files; a timm name fixes it",
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of a random backbone")
     parser.add_argument("--set", default="val", help="DAVIS ImageSets/2017/<set>.txt")
     parser.add_argument("--resolution", default="480p", help="DAVIS resolution folder")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated sequences / videos")
-    parser.add_argument("--scale-size", type=int, default=None, help="short side in pixels; -1 = native size")
+    parser.add_argument(
+        "--scale-size",
+        type=int,
+        default=None,
+        help="short side in pixels (floored to the patch multiple); -1 = native size",
+    )
     parser.add_argument("--max-frames", type=positive_int, default=None, help="only the first N frames of each")
     for name, (kind, choices, text) in _OVERRIDES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None, help=text)
@@ -86,8 +102,22 @@ def _config(args: argparse.Namespace, device: torch.device) -> tuple[str, Propag
     if args.which is not None:
         overrides["checkpoint_key"] = args.which
     if args.scale_size is not None:
-        overrides["short_side"] = None if args.scale_size < 0 else args.scale_size
+        if args.scale_size == 0 or args.scale_size < -1:
+            raise InoError(
+                f"--scale-size must be a short side in pixels or -1 for the native size, got {args.scale_size}"
+            )
+        overrides["short_side"] = None if args.scale_size == -1 else args.scale_size
     return preset, resolve_config(preset, **overrides)
+
+
+def _check_scale_size(args: argparse.Namespace, patch_size: int) -> None:
+    """Sizes are floored to the patch multiple (docs/propagation.md#backbones), so only a short side below one
+    patch is refused; it can only be checked once the backbone, and with it the patch size, is known."""
+    if args.scale_size is not None and 0 < args.scale_size < patch_size:
+        raise InoError(
+            f"--scale-size {args.scale_size} is smaller than the backbone's patch size {patch_size}: give at least "
+            f"{patch_size}, or -1 for the native size"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -104,6 +134,10 @@ def run(args: argparse.Namespace) -> None:
         raise InoError("--video propagates one video, frame after frame: run it without torchrun")
     if args.evaluate and not args.davis_root:
         raise InoError("--evaluate scores DAVIS results; YouTube-VOS is scored by its evaluation server")
+    if args.arch is not None and args.arch not in VIT_ARCHS:
+        from ino.models.timm_backbone import check_timm_arch
+
+        check_timm_arch(args.arch)
     dist = distributed.setup(args.device, timeout=WAIT_FOR_RANKS)
     try:
         _run(args, dist)
@@ -122,6 +156,7 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
     model = load_propagation_backbone(
         args.checkpoint, config, arch=args.arch, patch_size=args.patch_size, seed=args.seed
     )
+    _check_scale_size(args, model.patch_size)
     config = for_patch_size(config, model.patch_size)  # e.g. a ViT/16 trained with the tiny preset
     device = dist.device
     batch_size = args.batch_size or (8 if device.type == "cuda" else 1)

@@ -1,5 +1,6 @@
 """The networks: INO's ViT backbone (timm + mask token + DINO's position-embedding resampling), the projection
-head shared by CLS and patch tokens, the student network, the EMA teacher, and strict weight loading/export."""
+head shared by CLS and patch tokens, the student network, the EMA teacher, strict weight loading/export, and any
+timm ViT (DINOv2, DINOv3, MAE, ...) as a propagation backbone."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ __getattr__, __dir__, __all__ = attach(
         "build_network": "network",
         "make_teacher": "teacher",
         "ema_update": "teacher",
+        "TimmBackbone": "timm_backbone",
+        "build_timm_backbone": "timm_backbone",
         "load_backbone": "weights",
         "save_backbone": "weights",
     },

@@ -1,5 +1,8 @@
 """Load backbones strictly from INO, DINO, timm and our own safetensors files; export to safetensors.
 
+With a timm model name as ``arch`` (DINOv2, DINOv3, MAE, ...), the file is mapped onto that timm model instead
+(:mod:`ino.models.timm_backbone`), with the same strictness.
+
 The official INO loader used ``strict=False`` after stripping prefixes, so a mismatched checkpoint silently
 left random weights (docs/method.md §10.16). Here every backbone key must load with the right shape, or an
 :class:`~ino.errors.InoError` names the file and lists the missing, unexpected and mis-shaped keys. The only
@@ -23,6 +26,7 @@ from safetensors.torch import load_file, save
 
 from ino.configs.schema import VIT_ARCHS
 from ino.errors import InoError
+from ino.models.timm_backbone import Backbone, TimmBackbone, build_timm_backbone, stored_img_size, to_timm_state
 from ino.models.vit import InoViT, build_vit
 from ino.utils.atomic import atomic_write, atomic_write_text
 from ino.utils.checksum import verify_digest
@@ -46,7 +50,7 @@ def load_backbone(
     which: str = "student",
     seed: int = 0,
     img_size: int | None = None,
-) -> InoViT:
+) -> Backbone:
     """A backbone from a weights file, or ``"random"`` for a seeded random initialisation.
 
     For a file, architecture and patch size are inferred from the tensor shapes unless given, and the stored
@@ -55,11 +59,17 @@ def load_backbone(
     of a training checkpoint and is ignored for plain state dicts. ``seed`` fixes every random draw,
     including a ``mask_token`` the file lacks. For ``"random"`` the defaults are ViT-S/8 with img_size 64.
 
+    ``arch`` may also be a timm model name (``vit_small_patch14_reg4_dinov2``, ``vit_small_patch16_dinov3``, ...):
+    the file is then loaded into that timm model (:mod:`ino.models.timm_backbone`), whose patch size is fixed
+    by the name.
+
     The returned model is in eval mode; ``model.source`` and ``model.initialised_keys`` (keys the file lacked,
     initialised from ``seed``) record where it came from.
     """
     if which not in WHICH:
         raise InoError(f"--which must be one of {', '.join(WHICH)}, got {which!r}")
+    if arch is not None and arch not in VIT_ARCHS:
+        return _load_timm(source, arch, patch_size=patch_size, which=which, seed=seed, img_size=img_size)
     if str(source) == "random":
         model = _seeded_build(arch or "vit_small", patch_size or 8, img_size or 64, seed)
         model.source = f"random(seed={seed})"
@@ -76,11 +86,34 @@ def load_backbone(
         model = _seeded_build(arch or file_arch, patch_size or file_patch, file_img_size, seed)
     except InoError as error:
         raise InoError(f"{path}: {error}") from error
-    _check_keys(model, state, path)
+    _check_keys(model.state_dict(), state, path, f"{model.arch}/{model.patch_size} (img_size {model.img_size})")
     model.load_state_dict(state, strict=False)
     model.source = f"{path}[{entry}]" if entry else str(path)
     model.initialised_keys = tuple(sorted(set(model.state_dict()) - set(state)))
     return model.eval()
+
+
+def _load_timm(
+    source: str | Path, arch: str, *, patch_size: int | None, which: str, seed: int, img_size: int | None
+) -> TimmBackbone:
+    """A timm ViT from a file in its release layout (or ``"random"``), loaded as strictly as ours."""
+    if str(source) == "random":
+        model = build_timm_backbone(arch, seed, img_size)
+        model.source = f"random(seed={seed})"
+    else:
+        path = Path(source)
+        state, entry = _backbone_state(_read(path), path, which)
+        stored = stored_img_size(state, path)
+        if img_size is not None and stored is not None and img_size != stored:
+            raise InoError(f"{path}: position embedding is stored for img_size {stored}, not the requested {img_size}")
+        model = build_timm_backbone(arch, seed, stored, for_loading=True)
+        state = to_timm_state(state, model, path)
+        _check_keys(model.model.state_dict(), state, path, f"timm {arch}")
+        model.model.load_state_dict(state)
+        model.source = f"{path}[{entry}]" if entry else str(path)
+    if patch_size is not None and patch_size != model.patch_size:
+        raise InoError(f"{arch} has patch size {model.patch_size}, not the requested {patch_size}")
+    return model
 
 
 def save_backbone(model: InoViT, path: str | Path, source: str = "") -> dict[str, str]:
@@ -188,9 +221,14 @@ def _infer_geometry(
     return arch or inferred, patch, grid * patch
 
 
-def _check_keys(model: InoViT, state: Mapping[str, torch.Tensor], path: Path) -> None:
-    """One InoError listing missing, unexpected and mis-shaped keys: no weight may stay silently random."""
-    expected = model.state_dict()  # reports follow model (or file) order: blocks.2 before blocks.10
+def _check_keys(
+    expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], path: Path, target: str
+) -> None:
+    """One InoError listing missing, unexpected and mis-shaped keys: no weight may stay silently random.
+
+    ``expected`` is the model's state dict (reports follow model or file order: blocks.2 before blocks.10);
+    ``target`` names the model in the message.
+    """
     missing = [key for key in expected if key not in state and key not in _OPTIONAL_KEYS]
     unexpected = [key for key in state if key not in expected]
     mismatched = [
@@ -209,7 +247,6 @@ def _check_keys(model: InoViT, state: Mapping[str, torch.Tensor], path: Path) ->
         )
         if items
     ]
-    target = f"{model.arch}/{model.patch_size} (img_size {model.img_size})"
     raise InoError(f"{path}: weights do not fit a {target} backbone: {'; '.join(parts)}")
 
 

@@ -28,6 +28,7 @@ import torch
 
 from ino.data.davis import object_ids, read_object_ids
 from ino.errors import InoError
+from ino.models.timm_backbone import Backbone, TimmBackbone
 from ino.models.vit import InoViT
 from ino.models.weights import load_backbone
 from ino.propagation.engine import LabelPropagator, labels_to_mask
@@ -39,19 +40,20 @@ Frames = str | Path | Iterable[np.ndarray]
 
 
 def load_propagation_backbone(
-    source: InoViT | str | Path,
+    source: Backbone | str | Path,
     config: PropagationConfig,
     *,
     arch: str | None = None,
     patch_size: int | None = None,
     seed: int = 0,
-) -> InoViT:
+) -> Backbone:
     """The backbone to propagate with: a model as is, ``"random"`` (seeded ViT-S/8), or a weights file.
 
-    Training checkpoints give the entry named by ``config.checkpoint_key`` (INO: student, DINO: teacher). A backbone
-    whose patch size differs from the protocol's is propagated with :func:`for_patch_size` of it.
+    Training checkpoints give the entry named by ``config.checkpoint_key`` (INO: student, DINO: teacher). ``arch``
+    may be a timm ViT name (:mod:`ino.models.timm_backbone`). A backbone whose patch size differs from the
+    protocol's is propagated with :func:`for_patch_size` of it.
     """
-    if isinstance(source, InoViT):
+    if isinstance(source, (InoViT, TimmBackbone)):
         return source.eval()
     return load_backbone(source, arch=arch, patch_size=patch_size, which=config.checkpoint_key, seed=seed)
 

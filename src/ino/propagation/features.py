@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ino.errors import InoError
-from ino.models.vit import InoViT
+from ino.models.timm_backbone import Backbone
 from ino.propagation.presets import PropagationConfig, target_size
 from ino.utils.distributed import resolve_device
 
@@ -115,7 +115,7 @@ class FeatureExtractor:
 
     def __init__(
         self,
-        backbone: InoViT,
+        backbone: Backbone,
         config: PropagationConfig,
         device: torch.device | str | None = None,
         batch_size: int = 1,

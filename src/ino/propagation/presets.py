@@ -35,8 +35,10 @@ class PropagationConfig:
 
     Sizes: ``short_side`` None keeps the native size; the free side (or both, when native) is floored to a
     multiple of ``size_multiple``. ``size_overrides`` maps an exact original (H, W) to a target (H, W) and
-    wins over the rule (YouTube-VOS sends 1080p to 720p). ``chunk_size`` (queries per affinity tile) and
-    ``feature_dtype`` change speed and memory only; with float32 they do not change results.
+    wins over the rule (YouTube-VOS sends 1080p to 720p). Whatever the rule gives is then floored to a multiple
+    of ``patch_size`` on both sides, so any short side fits any backbone (:func:`target_size`). ``chunk_size``
+    (queries per affinity tile) and ``feature_dtype`` change speed and memory only; with float32 they do not
+    change results.
     """
 
     short_side: int | None = 480
@@ -66,13 +68,15 @@ class PropagationConfig:
         for name, value in positive.items():
             if value < 1:
                 raise InoError(f"propagation setting {name} must be >= 1, got {value}")
-        if self.short_side is not None and self.short_side < self.patch_size:
-            raise InoError(f"short_side {self.short_side} is smaller than the patch size {self.patch_size}")
-        if self.size_multiple % self.patch_size:
-            raise InoError(f"size_multiple {self.size_multiple} is not a multiple of patch_size {self.patch_size}")
+        # a short side or override smaller than the backbone's patch is refused by target_size, which knows the
+        # backbone's patch (these settings are built before the backbone is loaded, with the preset's patch 8)
+        if self.short_side is not None and self.short_side < 1:
+            raise InoError(
+                f"short_side must be a positive number of pixels or None (native size), got {self.short_side}"
+            )
         for original, target in self.size_overrides:
-            if any(side < self.patch_size or side % self.patch_size for side in target):
-                raise InoError(f"size override {original} -> {target}: sides must be multiples of the patch size")
+            if any(side < 1 for side in target):
+                raise InoError(f"size override {original} -> {target}: sides must be positive")
         if self.n_last_frames < 0 or self.radius < 0:
             raise InoError(f"n_last_frames and radius must be >= 0, got {self.n_last_frames}, {self.radius}")
         if self.temperature <= 0:
@@ -123,11 +127,19 @@ def resolve_config(preset: str | PropagationConfig = "ino-davis", **overrides: o
 
 
 def for_patch_size(config: PropagationConfig, patch_size: int) -> PropagationConfig:
-    """The protocol for a backbone with another patch size: sizes stay multiples of both (e.g. 16 for a ViT/16
-    under ``ino-davis``), one feature cell per patch; ``radius`` still counts cells, so it covers more pixels."""
+    """The protocol for a backbone with another patch size, one feature cell per patch; ``radius`` still counts
+    cells, so it covers more pixels.
+
+    When the preset's multiple and the patch divide one another, sizes become multiples of the larger (16 for a
+    ViT/16 under ``ino-davis``, still 64 under ``dino-davis``). Otherwise (patch 14) the preset's multiple is
+    kept and :func:`target_size` floors its result to the patch multiple: a common multiple (448 for 64 and 14)
+    would change the aspect ratio by up to a fifth.
+    """
     if patch_size == config.patch_size:
         return config
     multiple = math.lcm(config.size_multiple, patch_size)
+    if multiple != max(config.size_multiple, patch_size):
+        multiple = config.size_multiple
     return dataclasses.replace(config, patch_size=patch_size, size_multiple=multiple)
 
 
@@ -136,23 +148,28 @@ def target_size(height: int, width: int, config: PropagationConfig) -> tuple[int
 
     With a short side S: the shorter side becomes S and the longer one floor(S * long / short) rounded down to
     ``size_multiple`` (854x480 -> 848x480 at multiple 8, 832x480 at 64), a resize with a tiny aspect change,
-    never a crop. Square frames take the landscape branch.
+    never a crop. Square frames take the landscape branch. Then both sides are floored to a multiple of
+    ``patch_size``, as the published protocols floor the long side: a short side of 122 gives 120 with patch 8,
+    480 gives 476 with patch 14 (the backbone sees whole patches only).
     """
     if height < 1 or width < 1:
         raise InoError(f"frame size must be positive, got {height}x{width}")
     overrides = dict(config.size_overrides)
-    if (height, width) in overrides:
-        return overrides[(height, width)]
     m = config.size_multiple
-    if config.short_side is None:
+    if (height, width) in overrides:
+        size = overrides[(height, width)]
+    elif config.short_side is None:
         size = (height // m * m, width // m * m)
     elif height > width:
         size = (int((config.short_side * height / width) // m * m), config.short_side)
     else:
         size = (config.short_side, int((config.short_side * width / height) // m * m))
-    if min(size) < config.patch_size:
-        raise InoError(f"frame {height}x{width} is too small: resizes to {size[0]}x{size[1]}")
-    return size
+    p = config.patch_size
+    if min(size) < p:
+        raise InoError(
+            f"frame {height}x{width} is too small for patch size {p}: the settings resize it to {size[0]}x{size[1]}"
+        )
+    return size[0] // p * p, size[1] // p * p
 
 
 def grid_size(target_hw: tuple[int, int], config: PropagationConfig) -> tuple[int, int]:

@@ -40,7 +40,7 @@ WAIT_FOR_RANKS = timedelta(hours=24)
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from ino.models.vit import InoViT
+    from ino.models.timm_backbone import Backbone
 
 
 def _shard_file(out: Path, rank: int) -> Path:
@@ -110,7 +110,7 @@ def changed_keys(before: Mapping[str, object], after: Mapping[str, object]) -> l
     return sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
 
 
-def run_settings(model: InoViT, checkpoint: str, preset: str, config: PropagationConfig) -> dict[str, object]:
+def run_settings(model: Backbone, checkpoint: str, preset: str, config: PropagationConfig) -> dict[str, object]:
     """What a results folder depends on: the backbone (geometry and the file's identity included) and the protocol
     without its speed-only settings (``SPEED_ONLY``), so that a resumed run may change those."""
     protocol = {key: value for key, value in dataclasses.asdict(config).items() if key not in SPEED_ONLY}

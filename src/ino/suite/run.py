@@ -32,7 +32,7 @@ from ino.suite.record import SCORED, STARTED, check_record, read_record, write_r
 from ino.suite.tasks import Task, get_task
 
 if TYPE_CHECKING:
-    from ino.models.vit import InoViT
+    from ino.models.timm_backbone import Backbone
     from ino.propagation.presets import PropagationConfig
     from ino.utils.distributed import Distributed
 
@@ -121,7 +121,7 @@ class _Backbones:
     def __init__(self, spec: ModelSpec) -> None:
         self.spec, self.loaded = spec, {}
 
-    def get(self, config: PropagationConfig) -> InoViT:
+    def get(self, config: PropagationConfig) -> Backbone:
         from ino.propagation.api import load_propagation_backbone
 
         key = config.checkpoint_key
