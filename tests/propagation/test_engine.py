@@ -345,3 +345,46 @@ def test_half_precision_features_are_multiplied_in_float32() -> None:
     propagator.step(frame0, ids)
     soft = propagator.step(frame1)
     torch.testing.assert_close(soft[:, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]))
+
+
+def random_video(n_frames: int, h: int, w: int, channels: int = 16, seed: int = 0) -> list[torch.Tensor]:
+    """Float32 features of a drifting random scene: each frame is the last plus a little noise."""
+    generator = torch.Generator().manual_seed(seed)
+    frames = [torch.randn(channels, h, w, generator=generator)]
+    for _ in range(n_frames - 1):
+        frames.append(frames[-1] + 0.3 * torch.randn(channels, h, w, generator=generator))
+    return frames
+
+
+def test_a_low_temperature_gives_the_float64_reference_not_an_overflow() -> None:
+    # issue 21 case 4: exp(logit / 0.003) overflows float32 (the old engine gave NaN, then all-background masks)
+    h, w = 6, 8
+    features = random_video(5, h, w)
+    ids = block_ids((np.arange(h * w).reshape(h, w) // 12).astype(np.uint8))  # 4 horizontal bands, ids 0..3
+    config = tiny_config(topk=5, radius=2, n_last_frames=3, temperature=0.003)
+    reference = reference_soft([f.double() for f in features], {0: ids}, config)
+    propagator = LabelPropagator(config)
+    for t, frame in enumerate(features):
+        soft = propagator.step(frame, ids if t == 0 else None)
+        assert torch.isfinite(soft).all(), f"frame {t}"
+        torch.testing.assert_close(soft.double(), reference[t], rtol=0, atol=1e-4, msg=f"frame {t}")
+    assert reference[-1].amax(dim=0).min() > 0.5  # a sharp, non-trivial prediction was compared
+
+
+def test_the_temperature_tends_to_the_top_1_key() -> None:
+    h, w, radius = 5, 7, 2
+    keys, queries = random_video(2, h, w, seed=1)
+    cells = (np.arange(h * w).reshape(h, w) % 5).astype(np.uint8)
+    propagator = LabelPropagator(tiny_config(topk=3, radius=radius, temperature=1e-6))
+    propagator.step(keys, block_ids(cells))
+    soft = propagator.step(queries)
+    k, q = F.normalize(keys.double(), dim=0), F.normalize(queries.double(), dim=0)
+    for y in range(h):
+        for x in range(w):
+            window = [
+                (j, i) for j in range(max(y - radius, 0), min(y + radius + 1, h))
+                for i in range(max(x - radius, 0), min(x + radius + 1, w))
+            ]  # fmt: skip
+            best = max(window, key=lambda cell: float(q[:, y, x] @ k[:, cell[0], cell[1]]))
+            expected = F.one_hot(torch.tensor(int(cells[best])), 5).float()
+            torch.testing.assert_close(soft[:, y, x], expected, msg=f"cell {(y, x)}")

@@ -42,10 +42,10 @@ def reference_soft(
             context = [start, *range(max(t - config.n_last_frames, start), t)]
             context = list(dict.fromkeys(context))
             keys = torch.cat([feats[i] for i in context], dim=1)
-            affinity = torch.exp(keys.T @ feats[t] / config.temperature)
-            affinity = affinity * window.repeat(len(context), 1)
-            kth = torch.topk(affinity, config.topk, dim=0).values[-1:]
-            affinity = torch.where(affinity >= kth, affinity, 0)
+            logits = (keys.T @ feats[t]).masked_fill(~window.repeat(len(context), 1), float("-inf"))
+            kth = torch.topk(logits, config.topk, dim=0).values[-1:]
+            # exp(logit / T) normalised per query, i.e. a softmax over the kept logits: shifted by its maximum
+            affinity = torch.where(logits >= kth, torch.exp((logits - logits.amax(dim=0)) / config.temperature), 0)
             affinity = affinity / affinity.sum(dim=0, keepdim=True)
             pred = torch.cat([labels[i] for i in context], dim=1) @ affinity
             merged += valid[:, None] * pred

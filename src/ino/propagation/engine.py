@@ -10,7 +10,8 @@
 Semantics (faithful to INO): a frame is predicted from the first frame of each *reference chain* plus up to
 ``n_last_frames`` previous frames. Affinities exp(<q, k> / T) between L2-normalised features count only in a
 square (Chebyshev) window of ``radius`` grid cells; per query only the entries >= the k-th largest over all
-context frames jointly survive (ties keep more), are normalised to sum 1 and average the context's *soft*
+context frames jointly survive (ties keep more), are normalised to sum 1 (a softmax, computed shifted by the
+query's largest logit so that no temperature overflows) and average the context's *soft*
 labels, which are stored unchanged as the frame's own context label. A mask given at frame t with ids not
 seen before starts a new chain: its objects are injected, (1 - s) * pred + s * init with s their coverage,
 and later come only from that chain; background comes only from chain 0. Any number of objects works.
@@ -267,9 +268,9 @@ class LabelPropagator:
             for context, out in zip(contexts, outputs, strict=True):
                 chosen = [slot[t] for t in context]
                 chain_frames = [frames[s] for s in chosen]
-                pred, threshold, tied = self._combine(values[chosen], indices[chosen], chain_frames, truncated)
+                pred, threshold, top, tied = self._combine(values[chosen], indices[chosen], chain_frames, truncated)
                 if tied.any():
-                    pred[tied] = self._exact(q, tied, threshold[tied], chain_frames, tile, outside)
+                    pred[tied] = self._exact(q, tied, threshold[tied], top[tied], chain_frames, tile, outside)
                 out[tile.query_index.to(query.device)] = pred
         return outputs
 
@@ -296,16 +297,20 @@ class LabelPropagator:
 
     def _combine(
         self, values: torch.Tensor, indices: torch.Tensor, frames: list[_Frame], truncated: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Predictions from the candidate lists (frames, queries, k+1) and the joint k-th largest logit.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Predictions from the candidate lists (frames, queries, k+1), the joint k-th largest and largest logit.
 
-        Also flags the queries where a list may have cut off a tie at that threshold: their prediction is
-        invalid and must come from :meth:`_exact`.
+        The weights are a softmax over the survivors, shifted by each query's largest logit: exp(logit / T)
+        overflows float32 once logit / T passes ~88 (a cosine of 0.9 at T = 0.01), while the shifted exponents
+        are <= 0, so any positive temperature works and T -> 0 tends to the top-1 key. Also flags the queries
+        where a list may have cut off a tie at the threshold: their prediction is invalid and must come from
+        :meth:`_exact`.
         """
         n_frames, n_queries, listed = values.shape
         candidates = values.permute(1, 0, 2).reshape(n_queries, -1).to(frames[0].labels.dtype)
         threshold = candidates.topk(min(self.config.topk, candidates.shape[1]), dim=1).values[:, -1:]
-        weights = torch.where(candidates >= threshold, torch.exp(candidates / self.config.temperature), 0)
+        top = candidates.amax(dim=1, keepdim=True)
+        weights = torch.where(candidates >= threshold, self._affinity(candidates, top), 0)
         weights = weights / weights.sum(dim=1, keepdim=True)
         labels = torch.cat([f.labels[i] for f, i in zip(frames, indices, strict=True)], dim=1)
         pred = (weights.view(n_queries, n_frames * listed, 1) * labels).sum(dim=1)
@@ -313,13 +318,18 @@ class LabelPropagator:
             tied = (values[:, :, -1].T.to(threshold.dtype) >= threshold).any(dim=1)
         else:
             tied = torch.zeros(n_queries, dtype=torch.bool, device=values.device)
-        return pred, threshold, tied
+        return pred, threshold, top, tied
+
+    def _affinity(self, logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """exp((logit - top) / T): the affinity exp(logit / T) up to the per-query factor the normalisation drops."""
+        return torch.exp((logits - top) / self.config.temperature)
 
     def _exact(
         self,
         q: torch.Tensor,
         rows: torch.Tensor,
         threshold: torch.Tensor,
+        top: torch.Tensor,
         frames: list[_Frame],
         tile: _Tile,
         outside: torch.Tensor | None,
@@ -327,7 +337,7 @@ class LabelPropagator:
         """Predictions for tied queries from every windowed key >= their threshold.
 
         The logits are recomputed for the whole tile, as in :meth:`_logits`, so that they are bitwise the
-        values the threshold came from; only the tied rows are kept.
+        values the threshold and the shift ``top`` came from; only the tied rows are kept.
         """
         dtype = frames[0].labels.dtype
         key_index = tile.key_index.to(q.device)
@@ -335,7 +345,7 @@ class LabelPropagator:
         mass = torch.zeros_like(threshold)
         for frame in frames:
             logits = self._logits(q, frame, tile, outside)[rows].to(dtype)
-            weights = torch.where(logits >= threshold, torch.exp(logits / self.config.temperature), 0)
+            weights = torch.where(logits >= threshold, self._affinity(logits, top), 0)
             total += weights @ frame.labels[key_index]
             mass += weights.sum(dim=1, keepdim=True)
         return total / mass
