@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import torch
 
 import ino
 from ino.errors import InoError
+from ino.models.vit import InoViT
 from ino.models.weights import load_backbone
 from ino.propagation.api import VideoPropagator, propagate_video
+from ino.propagation.engine import LabelPropagator, labels_to_mask
 from ino.propagation.features import FeatureExtractor
 from ino.propagation.presets import target_size
 from support.batch_path import batch_path
@@ -143,3 +146,96 @@ def test_the_public_api_is_lazy_and_complete() -> None:
     assert set(dir(ino)) >= wanted
     with pytest.raises(AttributeError):
         ino.no_such_name  # noqa: B018
+
+
+# --- soft labels (JHMDB keypoints, VIP parts), issue 21's messages
+
+
+@pytest.fixture(scope="module")
+def tiny_vit() -> InoViT:
+    """A random ViT-tiny/8 in float32, shared by the tests below (building one takes seconds on a busy CPU)."""
+    return load_backbone("random", arch="vit_tiny", patch_size=8)
+
+
+def test_soft_labels_stream_as_the_engine_propagates_them(davis_dev: Path) -> None:
+    config = SIZES["ino-davis"]
+    frames, first = load_sequence(davis_dev, "hockey", 4, "ino-davis")
+    model = backbone()
+    propagator = VideoPropagator(model, config, device="cpu")
+    target_hw, grid_hw = propagator.geometry(*first.shape)
+    features = list(FeatureExtractor(model, config, device="cpu")(frames))
+    assert target_hw == target_size(*first.shape, config) and tuple(features[0].shape[1:]) == grid_hw
+    labels = torch.randn(16, *grid_hw, generator=torch.Generator().manual_seed(0), dtype=torch.float64).softmax(0)
+    engine = LabelPropagator(config)
+    expected = [engine.step(f, labels=labels if t == 0 else None) for t, f in enumerate(features)]
+    streamed = [propagator.step_soft(frame, labels if t == 0 else None) for t, frame in enumerate(frames)]
+    whole = list(VideoPropagator(model, config, device="cpu", batch_size=3).run_soft(iter(frames), labels))
+    assert len(streamed) == len(whole) == 4 and torch.equal(streamed[0], labels) and torch.equal(whole[0], labels)
+    for t in range(4):
+        assert torch.equal(streamed[t], expected[t]), f"frame {t}"
+        torch.testing.assert_close(whole[t], expected[t], msg=f"frame {t}")  # features of three frames per pass
+        torch.testing.assert_close(whole[t].sum(dim=0), torch.ones(grid_hw, dtype=torch.float64))
+    # the backbone-free path: features in, soft labels on their grid out
+    free = VideoPropagator(None, config)
+    for t, f in enumerate(features):
+        assert torch.equal(free.step_features_soft(f, labels if t == 0 else None), expected[t])
+
+
+def test_soft_outputs_of_a_mask_started_video_and_a_fixed_number_of_classes(tiny_vit: InoViT) -> None:
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(3)]
+    first = np.zeros((64, 96), dtype=np.uint8)
+    first[8:40, 16:60] = 3  # VIP: class 3 present, the other 19 part classes absent from frame 0
+    masks = VideoPropagator(tiny_vit, "ino-davis", device="cpu", short_side=64)
+    wide = VideoPropagator(tiny_vit, "ino-davis", device="cpu", short_side=64, n_classes=20)
+    masks.step(frames[0], first)
+    wide.step(frames[0], first)
+    for frame in frames[1:]:
+        soft = wide.step_soft(frame)
+        assert soft.shape == (20, *wide.geometry(64, 96)[1]) and not soft[4:].any()
+        np.testing.assert_array_equal(labels_to_mask(soft, (64, 96), (64, 96), wide.config), masks.step(frame))
+
+
+def test_bad_soft_input_to_the_stream_is_one_clear_error(tiny_vit: InoViT) -> None:
+    propagator = VideoPropagator(tiny_vit, "ino-davis", device="cpu", short_side=64)
+    frame = np.zeros((64, 96, 3), dtype=np.uint8)
+    assert propagator.geometry(64, 96) == ((64, 96), (8, 12))
+    with pytest.raises(InoError, match=r"expected \(n_classes, 8, 12\), the grid of geometry\(\)"):
+        list(propagator.run_soft([frame, frame], torch.rand(3, 8, 11)))
+    with pytest.raises(InoError, match="frame 0 needs a mask or soft labels"):
+        propagator.step_soft(frame)
+    propagator.step_soft(frame, torch.rand(3, 8, 12))
+    with pytest.raises(InoError, match="frame 1: soft labels start a video"):
+        propagator.step_soft(frame, torch.rand(3, 8, 12))
+
+
+def test_a_0_255_mask_reads_as_void_and_the_error_says_how_to_pass_ids(tiny_vit: InoViT) -> None:
+    propagator = VideoPropagator(tiny_vit, "ino-davis", device="cpu", short_side=64)
+    frame = np.zeros((64, 96, 3), dtype=np.uint8)
+    binary = np.zeros((64, 96), dtype=np.uint8)
+    binary[16:48, 24:56] = 255
+    with pytest.raises(InoError, match=r"or void \(255, read as background.*\(mask > 0\)\.astype\(np\.uint8\)"):
+        propagator.step(frame, binary)
+    with pytest.raises(InoError, match=r"every pixel is background \(0\)$"):  # no void: no hint
+        propagator.step(frame, np.zeros((64, 96), dtype=np.uint8))
+    assert (propagator.step(frame, (binary > 0).astype(np.uint8)) == 1).sum() == 32 * 32
+
+
+def test_a_mask_past_the_videos_end_is_ignored_with_a_warning(
+    tiny_vit: InoViT, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(4)]
+    first, late = np.zeros((64, 96), dtype=np.uint8), np.zeros((64, 96), dtype=np.uint8)
+    first[8:40, 16:60], late[40:60, 60:90] = 1, 2
+    logger = logging.getLogger("ino.propagation.api")
+    logger.addHandler(caplog.handler)  # in-process CLI tests may have stopped "ino" propagating to the root
+    try:
+        masks = propagate_video(
+            frames, first, backbone=tiny_vit, masks={2: late, 10: late, 12: late}, device="cpu", short_side=64
+        )
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert len(masks) == 4 and all((m == 2).any() for m in masks[2:])
+    warnings = {r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}  # a set: maybe seen twice
+    assert warnings == {"masks of frames [10, 12] ignored: the video has 4 frames (0..3)"}

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ino.errors import InoError
+from ino.propagation.api import VideoPropagator
 from ino.propagation.engine import LabelPropagator, first_frame_labels, labels_to_mask
 from ino.propagation.features import preprocess
 from ino.propagation.presets import PRESETS, PropagationConfig, get_preset, grid_size, target_size
@@ -345,3 +346,140 @@ def test_half_precision_features_are_multiplied_in_float32() -> None:
     propagator.step(frame0, ids)
     soft = propagator.step(frame1)
     torch.testing.assert_close(soft[:, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]))
+
+
+def random_video(n_frames: int, h: int, w: int, channels: int = 16, seed: int = 0) -> list[torch.Tensor]:
+    """Float32 features of a drifting random scene: each frame is the last plus a little noise."""
+    generator = torch.Generator().manual_seed(seed)
+    frames = [torch.randn(channels, h, w, generator=generator)]
+    for _ in range(n_frames - 1):
+        frames.append(frames[-1] + 0.3 * torch.randn(channels, h, w, generator=generator))
+    return frames
+
+
+def test_a_low_temperature_gives_the_float64_reference_not_an_overflow() -> None:
+    # issue 21 case 4: exp(logit / 0.003) overflows float32 (the old engine gave NaN, then all-background masks)
+    h, w = 6, 8
+    features = random_video(5, h, w)
+    ids = block_ids((np.arange(h * w).reshape(h, w) // 12).astype(np.uint8))  # 4 horizontal bands, ids 0..3
+    config = tiny_config(topk=5, radius=2, n_last_frames=3, temperature=0.003)
+    reference = reference_soft([f.double() for f in features], {0: ids}, config)
+    propagator = LabelPropagator(config)
+    for t, frame in enumerate(features):
+        soft = propagator.step(frame, ids if t == 0 else None)
+        assert torch.isfinite(soft).all(), f"frame {t}"
+        torch.testing.assert_close(soft.double(), reference[t], rtol=0, atol=1e-4, msg=f"frame {t}")
+    assert reference[-1].amax(dim=0).min() > 0.5  # a sharp, non-trivial prediction was compared
+
+
+def test_the_temperature_tends_to_the_top_1_key() -> None:
+    h, w, radius = 5, 7, 2
+    keys, queries = random_video(2, h, w, seed=1)
+    cells = (np.arange(h * w).reshape(h, w) % 5).astype(np.uint8)
+    propagator = LabelPropagator(tiny_config(topk=3, radius=radius, temperature=1e-6))
+    propagator.step(keys, block_ids(cells))
+    soft = propagator.step(queries)
+    k, q = F.normalize(keys.double(), dim=0), F.normalize(queries.double(), dim=0)
+    for y in range(h):
+        for x in range(w):
+            window = [
+                (j, i) for j in range(max(y - radius, 0), min(y + radius + 1, h))
+                for i in range(max(x - radius, 0), min(x + radius + 1, w))
+            ]  # fmt: skip
+            best = max(window, key=lambda cell: float(q[:, y, x] @ k[:, cell[0], cell[1]]))
+            expected = F.one_hot(torch.tensor(int(cells[best])), 5).float()
+            torch.testing.assert_close(soft[:, y, x], expected, msg=f"cell {(y, x)}")
+
+
+# --- soft labels in, soft labels out (JHMDB keypoints, VIP parts)
+
+
+def heat_maps(n_joints: int, h: int, w: int, sigma: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """JHMDB-style labels: one Gaussian per joint at a random cell, plus a background channel, unnormalised."""
+    generator = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    centres = torch.rand(n_joints, 2, generator=generator) * torch.tensor([h - 1, w - 1])
+    maps = torch.exp(-((ys - centres[:, :1, None]) ** 2 + (xs - centres[:, 1:, None]) ** 2) / (2 * sigma**2))
+    return torch.cat([1 - maps.amax(dim=0, keepdim=True), maps]).double()
+
+
+@pytest.mark.parametrize("kind", ["probabilities", "heat maps"])
+def test_soft_labels_propagate_as_the_dense_reference(kind: str) -> None:
+    h, w = 6, 9
+    features = [f.double() for f in random_video(6, h, w, seed=2)]
+    if kind == "probabilities":  # VIP-style: 20 part classes, summing to 1 in every cell
+        labels = torch.randn(20, h, w, generator=torch.Generator().manual_seed(3), dtype=torch.float64).softmax(0)
+    else:
+        labels = heat_maps(15, h, w)
+    config = tiny_config(topk=4, radius=2, n_last_frames=3)
+    reference = reference_soft(features, {}, config, first_labels=labels)
+    propagator = LabelPropagator(config)
+    outputs = [propagator.step(f, labels=labels if t == 0 else None) for t, f in enumerate(features)]
+    assert torch.equal(outputs[0], labels)  # frame 0's labels are stored and returned unchanged
+    for t, (soft, expected) in enumerate(zip(outputs, reference, strict=True)):
+        assert soft.shape == labels.shape
+        torch.testing.assert_close(soft, expected, msg=f"frame {t}")
+        if kind == "probabilities":
+            torch.testing.assert_close(soft.sum(dim=0), torch.ones(h, w, dtype=torch.float64), msg=f"frame {t}")
+    assert not torch.allclose(outputs[-1], labels)  # the labels moved with the features
+
+
+@pytest.mark.parametrize("downsampling", ["nearest", "bilinear"])
+def test_one_hot_soft_labels_give_the_masks_of_the_ids_path(downsampling: str) -> None:
+    h, w = 6, 9
+    features = [f.double() for f in random_video(5, h, w, seed=4)]
+    ids = np.zeros((h * 8, w * 8), dtype=np.uint8)  # blobs not aligned with the patches
+    ids[5:30, 3:40] = 1
+    ids[20:45, 35:70] = 2
+    ids[40:47, 2:9] = 4  # id 3 absent
+    config = tiny_config(topk=3, radius=2, n_last_frames=2, label_downsampling=downsampling, norm_mask=True)
+    by_ids = VideoPropagator(None, config)
+    masks = [by_ids.step_features(f, ids if t == 0 else None) for t, f in enumerate(features)]
+    by_labels = VideoPropagator(None, config)
+    labels = first_frame_labels(ids, (h, w), config)
+    softs = [by_labels.step_features_soft(f, labels if t == 0 else None) for t, f in enumerate(features)]
+    reference = LabelPropagator(config)
+    for t, (f, soft) in enumerate(zip(features, softs, strict=True)):
+        expected = reference.step(f, ids if t == 0 else None)
+        if downsampling == "nearest":  # exact one-hot labels: bit for bit the ids path
+            assert torch.equal(soft, expected), f"frame {t}"
+        else:  # the ids path scales the labels by their coverage, which is 1 up to rounding
+            torch.testing.assert_close(soft, expected, msg=f"frame {t}")
+        if t:
+            np.testing.assert_array_equal(labels_to_mask(soft, (h * 8, w * 8), ids.shape, config), masks[t])
+    assert all((m == 2).any() for m in masks)
+
+
+def test_the_number_of_classes_can_be_fixed_for_the_ids_path() -> None:
+    h, w = 4, 6
+    features = random_video(3, h, w, seed=5)
+    ids = block_ids((np.arange(h * w).reshape(h, w) % 3 * 3).astype(np.uint8))  # ids 0, 3, 6
+    fixed, grown = LabelPropagator(tiny_config(), n_classes=20), LabelPropagator(tiny_config())
+    for t, f in enumerate(features):
+        wide, narrow = fixed.step(f, ids if t == 0 else None), grown.step(f, ids if t == 0 else None)
+        assert wide.shape == (20, h, w) and narrow.shape == (7, h, w)
+        torch.testing.assert_close(wide[:7], narrow)
+        assert not wide[7:].any()
+    with pytest.raises(InoError, match="object id 6 does not fit in the 5 classes"):
+        LabelPropagator(tiny_config(), n_classes=5).step(features[0], ids)
+
+
+def test_bad_soft_labels_are_one_clear_error() -> None:
+    features = torch.randn(8, 4, 6)
+    ids = np.ones((32, 48), dtype=np.uint8)
+    with pytest.raises(InoError, match=r"float tensor \(n_classes, 4, 6\) on the feature grid, got shape \(3, 4, 5\)"):
+        LabelPropagator(tiny_config()).step(features, labels=torch.rand(3, 4, 5))
+    with pytest.raises(InoError, match=r"got shape .* dtype torch.int64"):
+        LabelPropagator(tiny_config()).step(features, labels=torch.ones(3, 4, 6, dtype=torch.long))
+    with pytest.raises(InoError, match="NaN"):
+        LabelPropagator(tiny_config()).step(features, labels=torch.full((3, 4, 6), float("nan")))
+    with pytest.raises(InoError, match="soft labels have 3 channels, this propagator 20"):
+        LabelPropagator(tiny_config(), n_classes=20).step(features, labels=torch.rand(3, 4, 6))
+    with pytest.raises(InoError, match="frame 0 and instead of a mask"):
+        LabelPropagator(tiny_config()).step(features, ids, labels=torch.rand(3, 4, 6))
+    propagator = LabelPropagator(tiny_config())
+    propagator.step(features, labels=torch.rand(3, 4, 6))
+    with pytest.raises(InoError, match="frame 1: soft labels start a video"):
+        propagator.step(features, labels=torch.rand(3, 4, 6))
+    with pytest.raises(InoError, match="needs a mask or soft labels"):
+        LabelPropagator(tiny_config()).step(features)

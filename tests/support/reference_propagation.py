@@ -21,9 +21,15 @@ from ino.propagation.presets import PRESETS, PropagationConfig
 
 
 def reference_soft(
-    features: list[torch.Tensor], masks: dict[int, np.ndarray], config: PropagationConfig
+    features: list[torch.Tensor],
+    masks: dict[int, np.ndarray],
+    config: PropagationConfig,
+    first_labels: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    """docs/method.md §7.4-7.5 written plainly: dense affinity, dense window, chains with valid gating and injection."""
+    """docs/method.md §7.4-7.5 written plainly: dense affinity, dense window, chains with valid gating and injection.
+
+    ``first_labels`` (n_classes, h, w) are frame 0's soft labels instead of a mask: chain 0 owns every channel.
+    """
     channels, h, w = features[0].shape
     rows = torch.arange(h).repeat_interleave(w)
     cols = torch.arange(w).repeat(h)
@@ -31,7 +37,7 @@ def reference_soft(
         (cols[:, None] - cols[None, :]).abs() <= config.radius
     )
     assert window.shape == (h * w, h * w)
-    n_classes = max(int(m.max()) for m in masks.values()) + 1
+    n_classes = max(int(m.max()) + 1 for m in masks.values()) if first_labels is None else first_labels.shape[0]
     feats = [F.normalize(f.reshape(channels, h * w), dim=0) for f in features]
     labels: list[torch.Tensor] = []
     chains: list[tuple[int, torch.Tensor]] = []
@@ -42,13 +48,16 @@ def reference_soft(
             context = [start, *range(max(t - config.n_last_frames, start), t)]
             context = list(dict.fromkeys(context))
             keys = torch.cat([feats[i] for i in context], dim=1)
-            affinity = torch.exp(keys.T @ feats[t] / config.temperature)
-            affinity = affinity * window.repeat(len(context), 1)
-            kth = torch.topk(affinity, config.topk, dim=0).values[-1:]
-            affinity = torch.where(affinity >= kth, affinity, 0)
+            logits = (keys.T @ feats[t]).masked_fill(~window.repeat(len(context), 1), float("-inf"))
+            kth = torch.topk(logits, config.topk, dim=0).values[-1:]
+            # exp(logit / T) normalised per query, i.e. a softmax over the kept logits: shifted by its maximum
+            affinity = torch.where(logits >= kth, torch.exp((logits - logits.amax(dim=0)) / config.temperature), 0)
             affinity = affinity / affinity.sum(dim=0, keepdim=True)
             pred = torch.cat([labels[i] for i in context], dim=1) @ affinity
             merged += valid[:, None] * pred
+        if t == 0 and first_labels is not None:
+            merged = first_labels.reshape(n_classes, h * w).to(merged.dtype)
+            chains.append((0, torch.ones(n_classes, dtype=merged.dtype)))
         if t in masks:
             ids = masks[t]
             new = sorted({int(i) for i in np.unique(ids)} - seen - ({0} if t else set()))

@@ -4,16 +4,20 @@
     soft = propagator.step(features_t, ids_t)    # features (C, h, w); ids (H, W) on frame 0 and where new
                                                  # objects appear, else None -> soft labels (n_classes, h, w)
     mask = labels_to_mask(soft, (th, tw), (H, W), config)  # uint8 (H, W) ids
+    soft = propagator.step(features_0, labels=maps)  # or frame 0's soft labels (n_classes, h, w) on the grid
 
 :class:`ino.propagation.api.VideoPropagator` wraps it with feature extraction and output masks, frame by frame.
 
 Semantics (faithful to INO): a frame is predicted from the first frame of each *reference chain* plus up to
 ``n_last_frames`` previous frames. Affinities exp(<q, k> / T) between L2-normalised features count only in a
 square (Chebyshev) window of ``radius`` grid cells; per query only the entries >= the k-th largest over all
-context frames jointly survive (ties keep more), are normalised to sum 1 and average the context's *soft*
-labels, which are stored unchanged as the frame's own context label. A mask given at frame t with ids not
-seen before starts a new chain: its objects are injected, (1 - s) * pred + s * init with s their coverage,
-and later come only from that chain; background comes only from chain 0. Any number of objects works.
+context frames jointly survive (ties keep more), are normalised to sum 1 (a softmax, computed shifted by the
+query's largest logit so that no temperature overflows) and average the context's *soft* labels, which are
+stored unchanged as the frame's own context label. A mask given at frame t with ids not seen before starts a
+new chain: its objects are injected, (1 - s) * pred + s * init with s their coverage, and later come only
+from that chain; background comes only from chain 0. Any number of objects works. Frame 0 may give soft
+labels instead of a mask (keypoint heat maps, part probabilities): chain 0 then owns all their channels and
+they come out soft, never argmaxed (labels summing to 1 in every cell give outputs that do).
 
 Why it is fast: the dense formulation builds an (n_ctx * hw, hw) affinity (1.8 GB at 480p) and an (hw, hw)
 window mask. Here queries go in rectangular tiles of at most ``chunk_size`` cells; a tile only meets the key
@@ -172,13 +176,18 @@ class _Chain:
 class LabelPropagator:
     """Streams frames through label propagation, holding only the features and labels still needed."""
 
-    def __init__(self, config: PropagationConfig, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self, config: PropagationConfig, device: torch.device | str | None = None, *, n_classes: int | None = None
+    ) -> None:
+        if n_classes is not None and n_classes < 1:
+            raise InoError(f"n_classes must be >= 1, got {n_classes}")
         self.config = config
         self.device = None if device is None else torch.device(device)
         self._frames: dict[int, _Frame] = {}
         self._chains: list[_Chain] = []
         self._known: set[int] = set()
-        self._n_classes = 0
+        self._fixed_classes = n_classes
+        self._n_classes = n_classes or 0
         self._t = 0
         self._grid: tuple[int, int] | None = None
 
@@ -192,18 +201,26 @@ class LabelPropagator:
         """The frames whose features and labels are in memory: each chain's first frame and the last n frames."""
         return sorted(self._frames)
 
-    def step(self, features: torch.Tensor, ids: np.ndarray | None = None) -> torch.Tensor:
+    def step(
+        self, features: torch.Tensor, ids: np.ndarray | None = None, *, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Soft labels (n_classes, h, w) of the next frame from its features (C, h, w).
 
-        ``ids`` (full-resolution id map) is required on frame 0; later, ids not seen before start new chains
-        and older ids in it are ignored. n_classes grows to the largest id seen so far plus one.
+        Frame 0 needs ``ids`` (a full-resolution id map) or ``labels``. Later, ids not seen before start new
+        chains and older ids in them are ignored; n_classes grows to the largest id seen so far plus one, unless
+        it was fixed when the propagator was made. ``labels`` (float (n_classes, h, w) on the feature grid, e.g.
+        keypoint heat maps or part probabilities) replace ``ids`` on frame 0: chain 0 owns every channel, and
+        they are stored unchanged (in the label dtype: float32, float64 for float64 features) as frame 0's
+        context labels, so each output is a convex combination of them.
         """
         if features.ndim != 3:
             raise InoError(f"expected features of shape (C, h, w), got {tuple(features.shape)}")
-        if self._t == 0 and ids is None:
-            raise InoError("frame 0 needs a mask: propagation starts from the first frame's labels")
+        if self._t == 0 and ids is None and labels is None:
+            raise InoError("frame 0 needs a mask or soft labels: propagation starts from the first frame's labels")
         if self._grid is not None and tuple(features.shape[1:]) != self._grid:
             raise InoError(f"frame {self._t}: feature grid {tuple(features.shape[1:])} differs from {self._grid}")
+        if labels is not None:
+            self._check_labels(labels, (features.shape[1], features.shape[2]), ids is not None)
         self.device = features.device if self.device is None else self.device
         self._grid = (features.shape[1], features.shape[2])
         dtype = features.dtype if features.dtype == torch.float64 else feature_dtype(self.config)
@@ -217,7 +234,9 @@ class LabelPropagator:
             ]
             for chain, pred in zip(self._chains, self._predict(query, contexts), strict=True):
                 merged += pred * chain.valid
-        if ids is not None:
+        if labels is not None:
+            merged = self._start(labels, label_dtype)
+        elif ids is not None:
             merged = self._inject(merged, ids)
         self._frames[self._t] = _Frame(query, merged)
         needed = {c.start for c in self._chains} | set(range(self._t + 1 - self.config.n_last_frames, self._t + 1))
@@ -225,12 +244,38 @@ class LabelPropagator:
         self._t += 1
         return merged.T.reshape(-1, *self._grid)
 
+    def _check_labels(self, labels: torch.Tensor, grid: tuple[int, int], with_ids: bool) -> None:
+        """One clear error for soft labels given with ids, after frame 0, or of the wrong shape or values."""
+        if with_ids or self._t:
+            raise InoError(f"frame {self._t}: soft labels start a video, on frame 0 and instead of a mask")
+        if labels.ndim != 3 or labels.shape[0] < 1 or tuple(labels.shape[1:]) != grid or not labels.is_floating_point():
+            raise InoError(
+                f"soft labels must be a float tensor (n_classes, {grid[0]}, {grid[1]}) on the feature grid, "
+                f"got shape {tuple(labels.shape)} dtype {labels.dtype}"
+            )
+        if self._fixed_classes not in (None, labels.shape[0]):
+            raise InoError(f"soft labels have {labels.shape[0]} channels, this propagator {self._fixed_classes}")
+        if not torch.isfinite(labels).all():
+            raise InoError("soft labels hold NaN or infinite values")
+
+    def _start(self, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Frame 0's context labels (hw, n_classes) from soft labels, and chain 0 owning all their channels.
+
+        Ids of a later mask start new chains from n_classes on: the channels are taken.
+        """
+        self._n_classes = labels.shape[0]
+        self._known = set(range(self._n_classes))
+        self._chains.append(_Chain(0, torch.ones(self._n_classes, device=self.device, dtype=dtype)))
+        return labels.to(self.device, dtype).flatten(1).T.contiguous()
+
     def _inject(self, merged: torch.Tensor, ids: np.ndarray) -> torch.Tensor:
         """Start a chain for the ids first seen in this mask and paste their labels over the prediction."""
         ids = object_ids(ids)
         new = {int(i) for i in np.unique(ids)} - self._known - ({0} if self._t else set())
         if not new:
             return merged
+        if self._fixed_classes is not None and max(new) >= self._fixed_classes:
+            raise InoError(f"object id {max(new)} does not fit in the {self._fixed_classes} classes")
         self._known |= new
         if max(new) >= self._n_classes:
             extra = max(new) + 1 - self._n_classes
@@ -267,9 +312,9 @@ class LabelPropagator:
             for context, out in zip(contexts, outputs, strict=True):
                 chosen = [slot[t] for t in context]
                 chain_frames = [frames[s] for s in chosen]
-                pred, threshold, tied = self._combine(values[chosen], indices[chosen], chain_frames, truncated)
+                pred, threshold, top, tied = self._combine(values[chosen], indices[chosen], chain_frames, truncated)
                 if tied.any():
-                    pred[tied] = self._exact(q, tied, threshold[tied], chain_frames, tile, outside)
+                    pred[tied] = self._exact(q, tied, threshold[tied], top[tied], chain_frames, tile, outside)
                 out[tile.query_index.to(query.device)] = pred
         return outputs
 
@@ -296,16 +341,20 @@ class LabelPropagator:
 
     def _combine(
         self, values: torch.Tensor, indices: torch.Tensor, frames: list[_Frame], truncated: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Predictions from the candidate lists (frames, queries, k+1) and the joint k-th largest logit.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Predictions from the candidate lists (frames, queries, k+1), the joint k-th largest and largest logit.
 
-        Also flags the queries where a list may have cut off a tie at that threshold: their prediction is
-        invalid and must come from :meth:`_exact`.
+        The weights are a softmax over the survivors, shifted by each query's largest logit: exp(logit / T)
+        overflows float32 once logit / T passes ~88 (a cosine of 0.9 at T = 0.01), while the shifted exponents
+        are <= 0, so any positive temperature works and T -> 0 tends to the top-1 key. Also flags the queries
+        where a list may have cut off a tie at the threshold: their prediction is invalid and must come from
+        :meth:`_exact`.
         """
         n_frames, n_queries, listed = values.shape
         candidates = values.permute(1, 0, 2).reshape(n_queries, -1).to(frames[0].labels.dtype)
         threshold = candidates.topk(min(self.config.topk, candidates.shape[1]), dim=1).values[:, -1:]
-        weights = torch.where(candidates >= threshold, torch.exp(candidates / self.config.temperature), 0)
+        top = candidates.amax(dim=1, keepdim=True)
+        weights = torch.where(candidates >= threshold, self._affinity(candidates, top), 0)
         weights = weights / weights.sum(dim=1, keepdim=True)
         labels = torch.cat([f.labels[i] for f, i in zip(frames, indices, strict=True)], dim=1)
         pred = (weights.view(n_queries, n_frames * listed, 1) * labels).sum(dim=1)
@@ -313,13 +362,18 @@ class LabelPropagator:
             tied = (values[:, :, -1].T.to(threshold.dtype) >= threshold).any(dim=1)
         else:
             tied = torch.zeros(n_queries, dtype=torch.bool, device=values.device)
-        return pred, threshold, tied
+        return pred, threshold, top, tied
+
+    def _affinity(self, logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """exp((logit - top) / T): the affinity exp(logit / T) up to the per-query factor the normalisation drops."""
+        return torch.exp((logits - top) / self.config.temperature)
 
     def _exact(
         self,
         q: torch.Tensor,
         rows: torch.Tensor,
         threshold: torch.Tensor,
+        top: torch.Tensor,
         frames: list[_Frame],
         tile: _Tile,
         outside: torch.Tensor | None,
@@ -327,7 +381,7 @@ class LabelPropagator:
         """Predictions for tied queries from every windowed key >= their threshold.
 
         The logits are recomputed for the whole tile, as in :meth:`_logits`, so that they are bitwise the
-        values the threshold came from; only the tied rows are kept.
+        values the threshold and the shift ``top`` came from; only the tied rows are kept.
         """
         dtype = frames[0].labels.dtype
         key_index = tile.key_index.to(q.device)
@@ -335,7 +389,7 @@ class LabelPropagator:
         mass = torch.zeros_like(threshold)
         for frame in frames:
             logits = self._logits(q, frame, tile, outside)[rows].to(dtype)
-            weights = torch.where(logits >= threshold, torch.exp(logits / self.config.temperature), 0)
+            weights = torch.where(logits >= threshold, self._affinity(logits, top), 0)
             total += weights @ frame.labels[key_index]
             mass += weights.sum(dim=1, keepdim=True)
         return total / mass

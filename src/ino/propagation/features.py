@@ -67,7 +67,9 @@ def preprocess(rgb: np.ndarray, config: PropagationConfig) -> torch.Tensor:
 def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
     """Iterate ``items`` in a background thread, up to ``depth`` ahead; its exceptions re-raise here.
 
-    Closing the returned generator early (e.g. on an error downstream) stops the thread at its next item.
+    Closing the returned generator (what every error path downstream does) stops the thread and waits for it
+    to end: a thread still inside a decoder when the interpreter exits is killed there and aborts the process
+    (``terminate called without an active exception``, exit 134), after the error line was printed.
     """
     if depth < 1:
         yield from items
@@ -75,20 +77,24 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: object) -> bool:
+        """Queue ``item`` once there is room; False, without queueing it, once the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            buffer.put(_END)
+            offer(_END)
         except BaseException as error:  # handed to the consumer, which re-raises it
-            buffer.put(error)
+            offer(error)
 
     worker = threading.Thread(target=produce, daemon=True, name="ino-prefetch")
     worker.start()
@@ -102,6 +108,7 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        worker.join()
 
 
 class FeatureExtractor:
