@@ -11,6 +11,7 @@ silently overwrite or reuse them. Under ``torchrun`` the sequences are split ove
 from __future__ import annotations
 
 import hashlib
+import contextlib
 import itertools
 import json
 import logging
@@ -106,9 +107,9 @@ def propagate_davis(
     def work(name: str) -> None:
         frames = frames_of(name)
         annotation = layout.annotation_dir(name) / f"{frames[0].stem}.png"
-        masks = propagator.run(_decoded(frames, name, shown), {0: annotation})
         try:
-            _write_sequence(out / name, [p.stem for p in frames], masks, keep=None)
+            with contextlib.closing(propagator.run(_decoded(frames, name, shown), {0: annotation})) as masks:
+                _write_sequence(out / name, [p.stem for p in frames], masks, keep=None)
         except InoError as error:
             raise InoError(f"sequence {name!r}: {error}") from None
 
@@ -172,7 +173,8 @@ def _ytvos_video(layout: YtvosLayout, folder: Path, propagator: VideoPropagator,
     masks = propagator.run(_decoded(frames[start:], name, progress), {t - start: m for t, m in given.items()})
     before = (np.zeros_like(given[start]) for _ in stems[:start])
     try:
-        _write_sequence(folder, stems, itertools.chain(before, masks), keep=layout.output_frames(name))
+        with contextlib.closing(masks):  # a failed write stops the decoding thread before the error goes on
+            _write_sequence(folder, stems, itertools.chain(before, masks), keep=layout.output_frames(name))
     except InoError as error:
         raise InoError(f"video {name!r}: {error}") from None
 
