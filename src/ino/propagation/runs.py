@@ -10,8 +10,8 @@ silently overwrite or reuse them. Under ``torchrun`` the sequences are split ove
 
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
