@@ -1,10 +1,10 @@
 """DAVIS region (J) and boundary (F) measures, bit-for-bit the definitions of davis2017-evaluation.
 
-The definitions (docs/method.md §8) are reproduced exactly; the speed comes from *where* they are evaluated. J and
-F of an object only depend on pixels near it, so each object is scored on the crop around the union of its ground-truth
-and predicted bounding boxes, padded by the boundary tolerance: region counts, boundary maps and disk dilations
-on that crop equal the full-frame ones restricted to it (see :func:`_object_window`), and nothing outside it
-holds an object or boundary pixel.
+The definitions (docs/method.md §8) are reproduced exactly; the speed comes from *where* and *how* they are
+evaluated. J and F of an object only depend on pixels near it, so each object is scored on the crop around the union
+of its ground-truth and predicted bounding boxes (see :func:`_object_window`). Within it, a boundary is dilated only
+where the other boundary can meet it (:func:`_count_matched`), and the disk dilation itself is a chain of 1-D
+dilations (:func:`dilate_disk`), several times faster than OpenCV's generic kernel and the same set of pixels.
 """
 
 from __future__ import annotations
@@ -68,18 +68,66 @@ def _f_from_counts(n_pred: int, n_gt: int, pred_matched: int, gt_matched: int) -
     return 2 * precision * recall / (precision + recall)
 
 
+def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``cv2.dilate(mask, disk(radius))`` exactly (pixels beyond the array ignored), for a uint8 0/1 mask.
+
+    The disk is the union of its rows: row ``dy`` spans ``|dx| <= isqrt(r² - dy²)``. Dilating by it is the union,
+    over ``dy``, of a horizontal dilation by that half-width followed by a vertical one by ``dy``. Written in
+    Horner form, from the narrowest row (``dy = r``) to the widest, every step is a 1-D dilation with a line of
+    ones, which OpenCV runs in a few passes, and a union: for r = 8, about 45 passes over the array instead of
+    one per disk pixel (197). On an array, 1-D dilations compose like the 2-D one because rows and columns are
+    intervals, so nothing changes at the edges.
+    """
+    acc = mask
+    widened = mask
+    width = 0
+    pending = 0
+    for dy in range(radius - 1, -1, -1):
+        pending += 1
+        row_width = math.isqrt(radius * radius - dy * dy)
+        if row_width == width:
+            continue
+        acc = cv2.dilate(acc, np.ones((2 * pending + 1, 1), np.uint8))
+        widened = cv2.dilate(widened, np.ones((1, 2 * (row_width - width) + 1), np.uint8))
+        cv2.bitwise_or(acc, widened, dst=acc)
+        pending, width = 0, row_width
+    if pending:
+        acc = cv2.dilate(acc, np.ones((2 * pending + 1, 1), np.uint8))
+    return acc
+
+
+def _count_matched(points: np.ndarray, other: np.ndarray, radius: int) -> int:
+    """How many pixels of boundary ``points`` lie within ``radius`` of a pixel of boundary ``other``.
+
+    That is ``count(points & dilate(other, disk(radius)))`` (same shape, uint8 0/1), with the dilation computed
+    only on the window where it can matter: the box of ``points`` intersected with the box of ``other`` grown by
+    the radius (outside it, a pixel is either not in ``points`` or farther than the radius from ``other``). Its
+    input is the window grown by the radius: every pixel that a dilated window pixel can see.
+    """
+    box_p = _bounding_box(points)
+    box_o = _bounding_box(other)
+    if box_p is None or box_o is None:
+        return 0
+    top, bottom = max(box_p[0], box_o[0] - radius), min(box_p[1], box_o[1] + radius)
+    left, right = max(box_p[2], box_o[2] - radius), min(box_p[3], box_o[3] + radius)
+    if top > bottom or left > right:
+        return 0
+    in_top, in_left = max(top - radius, 0), max(left - radius, 0)
+    in_bottom, in_right = min(bottom + radius + 1, other.shape[0]), min(right + radius + 1, other.shape[1])
+    dilated = dilate_disk(other[in_top:in_bottom, in_left:in_right], radius)
+    reach = dilated[top - in_top : bottom + 1 - in_top, left - in_left : right + 1 - in_left]
+    return cv2.countNonZero(cv2.bitwise_and(points[top : bottom + 1, left : right + 1], reach))
+
+
 def _boundary_f(gt: np.ndarray, pred: np.ndarray, radius: int) -> float:
     """F of two equally-sized binary masks (already cropped or full-frame)."""
-    gt_boundary = boundary_map(gt)
-    pred_boundary = boundary_map(pred)
-    kernel = disk(radius)
-    gt_dilated = cv2.dilate(gt_boundary.view(np.uint8), kernel).view(bool)
-    pred_dilated = cv2.dilate(pred_boundary.view(np.uint8), kernel).view(bool)
+    gt_boundary = boundary_map(gt).view(np.uint8)
+    pred_boundary = boundary_map(pred).view(np.uint8)
     return _f_from_counts(
-        int(np.count_nonzero(pred_boundary)),
-        int(np.count_nonzero(gt_boundary)),
-        int(np.count_nonzero(pred_boundary & gt_dilated)),
-        int(np.count_nonzero(gt_boundary & pred_dilated)),
+        cv2.countNonZero(pred_boundary),
+        cv2.countNonZero(gt_boundary),
+        _count_matched(pred_boundary, gt_boundary, radius),
+        _count_matched(gt_boundary, pred_boundary, radius),
     )
 
 
@@ -106,26 +154,26 @@ def _bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return top, top + height - 1, left, left + width - 1
 
 
-def _object_window(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int], radius: int) -> tuple[slice, slice]:
-    """Crop that keeps F exact: the union box grown by radius + 1 on every side, clipped to the image.
+def _object_window(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Crop that keeps J and F exact: the union box grown by one pixel on every side, clipped to the image.
 
-    Boundary pixels lie in the union box grown by one pixel up and left; every dilation that can reach one of
-    them starts within ``radius`` of it. A crop edge inside the image only cuts through rows or columns that are
-    all zero in both masks, where the last-row/last-column rules of the boundary map give 0, as in the full frame.
+    Boundary pixels lie in the union box grown by one pixel up and left. A crop edge inside the image only cuts
+    through rows or columns that are all zero in both masks, where the last-row/last-column rules of the boundary
+    map give 0, as in the full frame. Pixels beyond the crop hold no boundary, so a dilation that ignores them
+    (:func:`_count_matched`) sees what it sees in the full frame.
     """
-    margin = radius + 1
-    top = max(min(b[0] for b in boxes) - margin, 0)
-    bottom = min(max(b[1] for b in boxes) + margin + 1, shape[0])
-    left = max(min(b[2] for b in boxes) - margin, 0)
-    right = min(max(b[3] for b in boxes) + margin + 1, shape[1])
+    top = max(min(b[0] for b in boxes) - 1, 0)
+    bottom = min(max(b[1] for b in boxes) + 2, shape[0])
+    left = max(min(b[2] for b in boxes) - 1, 0)
+    right = min(max(b[3] for b in boxes) + 2, shape[1])
     return slice(top, bottom), slice(left, right)
 
 
 def frame_scores(gt_ids: np.ndarray, pred_ids: np.ndarray, n_objects: int) -> tuple[np.ndarray, np.ndarray]:
     """J and F of objects 1..n_objects for one frame of (H, W) uint8 id maps.
 
-    Both measures only involve pixels inside the union of the object's two bounding boxes (grown by the
-    tolerance for F), so each object is scored on that crop. Ground-truth void (255) must already be mapped to
+    Both measures only involve pixels inside the union of the object's two bounding boxes (grown by one pixel
+    for the boundaries), so each object is scored on that crop. Ground-truth void (255) must already be mapped to
     background, as the official semi-supervised path does; the caller rejects predicted ids above n_objects.
     """
     radius = boundary_tolerance(*gt_ids.shape)
@@ -137,7 +185,7 @@ def frame_scores(gt_ids: np.ndarray, pred_ids: np.ndarray, n_objects: int) -> tu
         boxes = [box for box in (_bounding_box(gt), _bounding_box(pred)) if box is not None]
         if not boxes:
             continue
-        rows, cols = _object_window(boxes, gt.shape, radius)
+        rows, cols = _object_window(boxes, gt.shape)
         gt, pred = gt[rows, cols], pred[rows, cols]
         j_scores[index] = np.count_nonzero(gt & pred) / np.count_nonzero(gt | pred)
         f_scores[index] = _boundary_f(gt, pred, radius)
