@@ -22,11 +22,16 @@ decimals.
 The toolkit is never committed: check it out into the git-ignored ``benchmarks/.official`` (see docs/evaluation.md);
 it needs numpy, scikit-image, opencv, pandas, scipy, Pillow and tqdm, by default in this Python, else in the one
 given by ``--official-python``. When it is absent or does not import, only ``ino`` is timed, with one message.
+
+``--decoders`` adds a table of CPU milliseconds per mask for several PNG decoders on the same files (Pillow, OpenCV,
+ino's direct reader with zlib's and with ISA-L's inflate, and pyspng when installed); ``--repeats 0 --decoders``
+times only those.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import resource
@@ -209,13 +214,70 @@ def _bench_set(
     return _compare(label, printed["ino"], printed["official"])
 
 
+def _decoders() -> dict[str, Callable[[Path], object]]:
+    """Ways to read a mask PNG; only those marked "ids" return the ids of a palette PNG."""
+    import zlib
+
+    from ino.data import davis
+
+    def direct(inflate: Callable[[bytes], bytes]) -> Callable[[Path], object]:
+        def read(path: Path) -> object:
+            saved, davis._inflate = davis._inflate, inflate
+            try:
+                return davis._decode_plain_png(path.read_bytes())
+            finally:
+                davis._inflate = saved
+
+        return read
+
+    decoders: dict[str, Callable[[Path], object]] = {
+        "Pillow np.array(Image.open) (ids)": lambda path: np.array(Image.open(path)),
+        "Pillow np.asarray(Image.open) (ids)": lambda path: np.asarray(Image.open(path)),
+        "OpenCV imread UNCHANGED (palette: BGR colours)": lambda path: cv2.imread(str(path), cv2.IMREAD_UNCHANGED),
+        "direct, zlib inflate (ids)": direct(zlib.decompress),
+    }
+    try:
+        from isal.isal_zlib import decompress
+
+        decoders["direct, ISA-L inflate (ids; ino's reader)"] = direct(decompress)
+    except ImportError:
+        print("isal not installed: no ISA-L row")
+    try:
+        import pyspng
+
+        decoders["pyspng (palette: RGB colours)"] = lambda path: pyspng.load(path.read_bytes())
+    except ImportError:
+        print("pyspng not installed: no pyspng row (pip install pyspng to add it)")
+    return decoders
+
+
+def _time_decoders(sets: dict[str, Path], davis_root: Path, repeats: int) -> None:
+    """CPU milliseconds per 854x480 mask of each decoder (best of ``repeats`` passes over 120 files of a set)."""
+    sets = {"DAVIS ground truth (palette)": davis_root / "Annotations" / "480p", **sets}
+    files = {label: sorted(folder.rglob("*.png"))[:120] for label, folder in sets.items()}
+    print("\nCPU ms per mask (process time, one thread, best of the passes):")
+    print(f"  {'decoder':<48}" + "".join(f"{label[:24]:>26}" for label in files))
+    for name, decode in _decoders().items():
+        cells = []
+        for paths in files.values():
+            best = math.inf
+            for _ in range(repeats):
+                started = time.process_time()
+                for path in paths:
+                    decode(path)
+                best = min(best, time.process_time() - started)
+            cells.append(f"{1000 * best / len(paths):26.3f}")
+        print(f"  {name:<48}" + "".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--davis-dev", type=Path, default=HERE.parents[1] / "shared" / "data" / "davis-dev")
     parser.add_argument("--official", type=Path, default=HERE / ".official", help="davis2017-evaluation checkout")
     parser.add_argument("--official-python", default=None, help="Python with the toolkit's dependencies")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each program per set (0: none)")
     parser.add_argument("--work", type=Path, default=None, help="keep the generated sets here (default: a temp dir)")
+    parser.add_argument("--decoders", action="store_true", help="also time PNG decoders on the same files")
     args = parser.parse_args()
     if not (args.davis_dev / "Annotations").is_dir():
         raise SystemExit(f"{args.davis_dev}: no DAVIS-layout dev set (pass --davis-dev)")
@@ -225,11 +287,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ino-bench-eval-") as scratch:
         work = args.work or Path(scratch)
         agree = True
-        for label, results in _write_sets(args.davis_dev.resolve(), work).items():
+        sets = _write_sets(args.davis_dev.resolve(), work)
+        for label, results in sets.items() if args.repeats > 0 else ():
             out = work / "ino-out" / results.name
             agree &= _bench_set(
                 label, args.davis_dev.resolve(), results, out, args.official.resolve(), python, args.repeats
             )
+        if args.decoders:
+            _time_decoders(sets, args.davis_dev.resolve(), max(args.repeats, 3))
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"load average after: {load}")
     if not agree:

@@ -77,25 +77,21 @@ def _undo_sub_filter(raw: np.ndarray) -> np.ndarray:
 
     ``raw`` is (H, 1 + W): each row's filter byte, then its filtered bytes. In an id mask a row is a few runs of
     one id, so the filtered bytes are zero except where the id changes: the running sums are taken over those
-    bytes only (restarting on each row) and spread over the runs.
+    bytes only (restarting on each row) and spread over the runs, straight into the (H, W) result.
     """
-    height, stride = raw.shape
-    changes = raw.copy()
-    changes[:, 0] = 0  # the filter byte; each row starts from 0 there
-    found = cv2.findNonZero(changes)  # (x, y) in row-major order, None when there is none
-    if found is None:
-        return np.zeros((height, stride - 1), np.uint8)
-    xy = found.reshape(-1, 2).astype(np.int64)
+    height, width = raw.shape[0], raw.shape[1] - 1
+    found = cv2.findNonZero(raw)  # (x, y) in row-major order, the filter bytes (x = 0) included; None if none
+    xy = np.zeros((0, 2), np.int64) if found is None else found.reshape(-1, 2).astype(np.int64)
+    xy = xy[xy[:, 0] > 0]
     rows = xy[:, 1]
-    starts = rows * stride + xy[:, 0]
-    sums = np.cumsum(changes.ravel()[starts], dtype=np.uint8)
+    sums = np.cumsum(raw[rows, xy[:, 0]], dtype=np.uint8)
     first = np.searchsorted(rows, rows)  # index of the first change of each change's row
     sums -= np.where(first > 0, sums[first - 1], 0).astype(np.uint8)
-    positions = np.concatenate([np.arange(height, dtype=np.int64) * stride, starts])
+    positions = np.concatenate([np.arange(height, dtype=np.int64) * width, rows * width + xy[:, 0] - 1])
     values = np.concatenate([np.zeros(height, np.uint8), sums])
-    order = np.argsort(positions, kind="stable")
-    lengths = np.diff(positions[order], append=height * stride)
-    return np.repeat(values[order], lengths).reshape(height, stride)[:, 1:]
+    order = np.argsort(positions, kind="stable")  # a change in column 0 comes after its row's start
+    lengths = np.diff(positions[order], append=height * width)
+    return np.repeat(values[order], lengths).reshape(height, width)
 
 
 def _decode_plain_png(data: bytes) -> tuple[np.ndarray, str] | None:
@@ -143,7 +139,7 @@ def _decode_plain_png(data: bytes) -> tuple[np.ndarray, str] | None:
     if not filters.any():
         ids = np.ascontiguousarray(raw[:, 1:])
     elif (filters == 1).all():
-        ids = np.ascontiguousarray(_undo_sub_filter(raw))
+        ids = _undo_sub_filter(raw)
     else:
         return None
     return ids, "P" if colour == 3 else "L"
