@@ -3,8 +3,8 @@
 The definitions (docs/method.md §8) are reproduced exactly; the speed comes from *where* and *how* they are
 evaluated. J and F of an object only depend on pixels near it, so each object is scored on the crop around the union
 of its ground-truth and predicted bounding boxes (see :func:`_object_window`). Within it, a boundary is dilated only
-where the other boundary can meet it (:func:`_count_matched`), and the disk dilation itself is a chain of 1-D
-dilations (:func:`dilate_disk`), several times faster than OpenCV's generic kernel and the same set of pixels.
+where the other boundary can meet it (:func:`_count_matched`), and the disk dilation itself is a chain of shifted
+ORs (:func:`dilate_disk`), about twice as fast as OpenCV's generic kernel and the same set of pixels.
 """
 
 from __future__ import annotations
@@ -35,20 +35,24 @@ def disk(radius: int) -> np.ndarray:
 def boundary_map(mask: np.ndarray) -> np.ndarray:
     """One-pixel boundary of a binary mask, as davis2017-evaluation's ``seg2bmap`` (equal-size case).
 
-    A pixel is on the boundary when it differs from its east, south or south-east neighbour (pixels beyond the
-    image count as 0); the last row compares with east only, the last column with south only, and the
-    bottom-right pixel is never on the boundary.
+    A pixel is on the boundary when it differs from its east, south or south-east neighbour; the last row
+    compares with east only, the last column with south only, and the bottom-right pixel is never on the
+    boundary. The three comparisons run on the mask as one flat, zero-padded line (whole-array NumPy operations
+    instead of one per row); the padding only ever meets the last row and column, which are then set by their
+    own rules. Returns an (H, W) view.
     """
     seg = np.asarray(mask, dtype=bool)
-    east = np.zeros_like(seg)
-    south = np.zeros_like(seg)
-    south_east = np.zeros_like(seg)
-    east[:, :-1] = seg[:, 1:]
-    south[:-1, :] = seg[1:, :]
-    south_east[:-1, :-1] = seg[1:, 1:]
-    boundary = (seg ^ east) | (seg ^ south) | (seg ^ south_east)
-    boundary[-1, :] = seg[-1, :] ^ east[-1, :]
-    boundary[:, -1] = seg[:, -1] ^ south[:, -1]
+    height, width = seg.shape
+    pitch = width + 1  # one zero column, then one zero row and one spare pixel: every neighbour is in the array
+    flat = np.zeros((height + 1) * pitch + 1, dtype=bool)
+    flat[: height * pitch].reshape(height, pitch)[:, :width] = seg
+    here = flat[: height * pitch]
+    boundary = here != flat[1 : height * pitch + 1]
+    boundary |= here != flat[pitch : (height + 1) * pitch]
+    boundary |= here != flat[pitch + 1 : (height + 1) * pitch + 1]
+    boundary = boundary.reshape(height, pitch)[:, :width]
+    boundary[-1, :-1] = seg[-1, :-1] != seg[-1, 1:]  # the last row compares with east only
+    boundary[:-1, -1] = seg[:-1, -1] != seg[1:, -1]  # the last column with south only
     boundary[-1, -1] = False
     return boundary
 
@@ -68,32 +72,46 @@ def _f_from_counts(n_pred: int, n_gt: int, pred_matched: int, gt_matched: int) -
     return 2 * precision * recall / (precision + recall)
 
 
+def _grow(line: np.ndarray, step: int, count: int) -> np.ndarray:
+    """``line`` OR'ed with its copies shifted by ±step, ±2·step, ..., ±count·step (what is shifted off is dropped)."""
+    grown = line.copy()
+    for shift in range(step, min(count * step, line.size - 1) + 1, step):
+        grown[shift:] |= line[:-shift]
+        grown[:-shift] |= line[shift:]
+    return grown
+
+
 def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
     """``cv2.dilate(mask, disk(radius))`` exactly (pixels beyond the array ignored), for a uint8 0/1 mask.
 
     The disk is the union of its rows: row ``dy`` spans ``|dx| <= isqrt(r² - dy²)``. Dilating by it is the union,
-    over ``dy``, of a horizontal dilation by that half-width followed by a vertical one by ``dy``. Written in
-    Horner form, from the narrowest row (``dy = r``) to the widest, every step is a 1-D dilation with a line of
-    ones, which OpenCV runs in a few passes, and a union: for r = 8, about 45 passes over the array instead of
-    one per disk pixel (197). On an array, 1-D dilations compose like the 2-D one because rows and columns are
-    intervals, so nothing changes at the edges.
+    over ``dy``, of a horizontal dilation by that half-width followed by a vertical one by ``dy``; written in
+    Horner form, from the narrowest row (``dy = r``) to the widest, it is a chain of shifted ORs: about 40 for
+    r = 8 instead of one pass per disk pixel (197).
+
+    Every shift is done on the mask as one flat line, its rows padded with ``radius`` zero columns, so each OR is
+    a single contiguous NumPy operation (OpenCV pays a cost per row and per call). A horizontal shift of at most
+    ``radius`` pixels moves a pixel into its own row or into the padding, never into another row, so the flat
+    shifts compose exactly as the 2-D ones.
     """
-    acc = mask
-    widened = mask
-    width = 0
-    pending = 0
+    height, width = mask.shape
+    pitch = width + radius
+    padded = np.zeros((height, pitch), np.uint8)
+    padded[:, :width] = mask
+    acc = widened = padded.ravel()
+    half_width = pending = 0
     for dy in range(radius - 1, -1, -1):
         pending += 1
-        row_width = math.isqrt(radius * radius - dy * dy)
-        if row_width == width:
+        row_half_width = math.isqrt(radius * radius - dy * dy)
+        if row_half_width == half_width:
             continue
-        acc = cv2.dilate(acc, np.ones((2 * pending + 1, 1), np.uint8))
-        widened = cv2.dilate(widened, np.ones((1, 2 * (row_width - width) + 1), np.uint8))
-        cv2.bitwise_or(acc, widened, dst=acc)
-        pending, width = 0, row_width
+        acc = _grow(acc, pitch, pending)
+        widened = _grow(widened, 1, row_half_width - half_width)
+        acc |= widened
+        pending, half_width = 0, row_half_width
     if pending:
-        acc = cv2.dilate(acc, np.ones((2 * pending + 1, 1), np.uint8))
-    return acc
+        acc = _grow(acc, pitch, pending)
+    return acc.reshape(height, pitch)[:, :width]
 
 
 def _count_matched(points: np.ndarray, other: np.ndarray, radius: int) -> int:
@@ -173,12 +191,19 @@ def frame_scores(gt_ids: np.ndarray, pred_ids: np.ndarray, n_objects: int) -> tu
     """J and F of objects 1..n_objects for one frame of (H, W) uint8 id maps.
 
     Both measures only involve pixels inside the union of the object's two bounding boxes (grown by one pixel
-    for the boundaries), so each object is scored on that crop. Ground-truth void (255) must already be mapped to
-    background, as the official semi-supervised path does; the caller rejects predicted ids above n_objects.
+    for the boundaries), so each object is scored on that crop, cut from the crop around all objects (the window
+    of each object is the same in both: growing and clipping commute with the outer crop). Ground-truth void
+    (255) must already be mapped to background, as the official semi-supervised path does; the caller rejects
+    predicted ids above n_objects.
     """
     radius = boundary_tolerance(*gt_ids.shape)
     j_scores = np.ones(n_objects, dtype=np.float64)
     f_scores = np.ones(n_objects, dtype=np.float64)
+    everything = [box for box in (_bounding_box(gt_ids), _bounding_box(pred_ids)) if box is not None]
+    if not everything:
+        return j_scores, f_scores
+    rows, cols = _object_window(everything, gt_ids.shape)  # holds every object's window: crop once, then per object
+    gt_ids, pred_ids = gt_ids[rows, cols], pred_ids[rows, cols]
     for index in range(n_objects):
         gt = gt_ids == index + 1
         pred = pred_ids == index + 1
