@@ -188,6 +188,10 @@ def test_disk_dilation_is_opencvs_disk_dilation_exactly():
         for height, width in [(1, 1), (1, 40), (40, 1), (7, 9), (30, 45), (64, 33)]:
             mask = _random_boundaries(rng, height, width, float(rng.choice([0.002, 0.02, 0.3])))
             np.testing.assert_array_equal(dilate_disk(mask, radius), cv2.dilate(mask, disk(radius)))
+            other = _random_boundaries(rng, height, width, 0.02)
+            both = dilate_disk(mask | (other << 1), radius)  # two maps in two bits: each dilated on its own
+            np.testing.assert_array_equal(both & 1, cv2.dilate(mask, disk(radius)))
+            np.testing.assert_array_equal(both >> 1, cv2.dilate(other, disk(radius)))
 
 
 def test_matching_on_the_bounding_boxes_equals_full_frame_dilation():
@@ -203,7 +207,10 @@ def test_matching_on_the_bounding_boxes_equals_full_frame_dilation():
             other[:] = 0
             points[0, 0] = 1
             other[-1, -1] = 1
-        full = int(np.count_nonzero(points & cv2.dilate(other, disk(radius))))
+        full = (
+            int(np.count_nonzero(points & cv2.dilate(other, disk(radius)))),
+            int(np.count_nonzero(other & cv2.dilate(points, disk(radius)))),
+        )
         assert _count_matched(points, other, radius) == full, (trial, height, width, radius)
 
 

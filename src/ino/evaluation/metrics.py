@@ -82,7 +82,8 @@ def _grow(line: np.ndarray, step: int, count: int) -> np.ndarray:
 
 
 def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
-    """``cv2.dilate(mask, disk(radius))`` exactly (pixels beyond the array ignored), for a uint8 0/1 mask.
+    """``cv2.dilate(mask, disk(radius))`` exactly (pixels beyond the array ignored) for a uint8 0/1 mask, and for
+    any uint8 map each bit dilated on its own (the chain only ORs).
 
     The disk is the union of its rows: row ``dy`` spans ``|dx| <= isqrt(r² - dy²)``. Dilating by it is the union,
     over ``dy``, of a horizontal dilation by that half-width followed by a vertical one by ``dy``; written in
@@ -114,39 +115,51 @@ def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
     return acc.reshape(height, pitch)[:, :width]
 
 
-def _count_matched(points: np.ndarray, other: np.ndarray, radius: int) -> int:
-    """How many pixels of boundary ``points`` lie within ``radius`` of a pixel of boundary ``other``.
+def _window(points: tuple[int, int, int, int], other: tuple[int, int, int, int], radius: int) -> tuple[int, ...]:
+    """Where a pixel of a boundary boxed by ``points`` can lie within ``radius`` of one boxed by ``other``."""
+    return (
+        max(points[0], other[0] - radius),
+        min(points[1], other[1] + radius),
+        max(points[2], other[2] - radius),
+        min(points[3], other[3] + radius),
+    )
 
-    That is ``count(points & dilate(other, disk(radius)))`` (same shape, uint8 0/1), with the dilation computed
-    only on the window where it can matter: the box of ``points`` intersected with the box of ``other`` grown by
-    the radius (outside it, a pixel is either not in ``points`` or farther than the radius from ``other``). Its
-    input is the window grown by the radius: every pixel that a dilated window pixel can see.
+
+def _count_matched(first: np.ndarray, second: np.ndarray, radius: int) -> tuple[int, int]:
+    """How many pixels of each boundary lie within ``radius`` of a pixel of the other (same shape, uint8 0/1).
+
+    That is ``count(first & dilate(second, disk(radius)))`` and the same the other way round. Both dilations are
+    one: ``first`` in bit 0 and ``second`` in bit 1 of one map, which :func:`dilate_disk` dilates bit by bit.
+    It is computed only on the window where a match can happen, the box of each boundary intersected with the
+    other's box grown by the radius (outside it, a pixel is either not on the boundary or farther than the
+    radius from the other one); its input is that window grown by the radius, every pixel a window pixel sees.
     """
-    box_p = _bounding_box(points)
-    box_o = _bounding_box(other)
-    if box_p is None or box_o is None:
-        return 0
-    top, bottom = max(box_p[0], box_o[0] - radius), min(box_p[1], box_o[1] + radius)
-    left, right = max(box_p[2], box_o[2] - radius), min(box_p[3], box_o[3] + radius)
-    if top > bottom or left > right:
-        return 0
+    box_first, box_second = _bounding_box(first), _bounding_box(second)
+    if box_first is None or box_second is None:
+        return 0, 0
+    windows = [_window(box_first, box_second, radius), _window(box_second, box_first, radius)]
+    windows = [w for w in windows if w[0] <= w[1] and w[2] <= w[3]]
+    if not windows:
+        return 0, 0
+    top, bottom = min(w[0] for w in windows), max(w[1] for w in windows)
+    left, right = min(w[2] for w in windows), max(w[3] for w in windows)
     in_top, in_left = max(top - radius, 0), max(left - radius, 0)
-    in_bottom, in_right = min(bottom + radius + 1, other.shape[0]), min(right + radius + 1, other.shape[1])
-    dilated = dilate_disk(other[in_top:in_bottom, in_left:in_right], radius)
-    reach = dilated[top - in_top : bottom + 1 - in_top, left - in_left : right + 1 - in_left]
-    return cv2.countNonZero(cv2.bitwise_and(points[top : bottom + 1, left : right + 1], reach))
+    in_bottom, in_right = min(bottom + radius + 1, first.shape[0]), min(right + radius + 1, first.shape[1])
+    both = first[in_top:in_bottom, in_left:in_right] | (second[in_top:in_bottom, in_left:in_right] << 1)
+    reach = dilate_disk(both, radius)[top - in_top : bottom + 1 - in_top, left - in_left : right + 1 - in_left]
+    first, second = first[top : bottom + 1, left : right + 1], second[top : bottom + 1, left : right + 1]
+    return (
+        cv2.countNonZero(cv2.bitwise_and(first, reach >> 1)),
+        cv2.countNonZero(cv2.bitwise_and(second, reach & 1)),
+    )
 
 
 def _boundary_f(gt: np.ndarray, pred: np.ndarray, radius: int) -> float:
     """F of two equally-sized binary masks (already cropped or full-frame)."""
     gt_boundary = boundary_map(gt).view(np.uint8)
     pred_boundary = boundary_map(pred).view(np.uint8)
-    return _f_from_counts(
-        cv2.countNonZero(pred_boundary),
-        cv2.countNonZero(gt_boundary),
-        _count_matched(pred_boundary, gt_boundary, radius),
-        _count_matched(gt_boundary, pred_boundary, radius),
-    )
+    pred_matched, gt_matched = _count_matched(pred_boundary, gt_boundary, radius)
+    return _f_from_counts(cv2.countNonZero(pred_boundary), cv2.countNonZero(gt_boundary), pred_matched, gt_matched)
 
 
 def jaccard(gt: np.ndarray, pred: np.ndarray) -> float:
