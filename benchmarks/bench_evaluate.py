@@ -1,109 +1,304 @@
-"""Speed of ``ino evaluate``: end to end as a user runs it (a new process, start-up included) and in-process.
+"""``ino evaluate`` against the official davis2017-evaluation toolkit, side by side, end to end, on the same files.
 
-The official davis2017-evaluation toolkit needs about 22 ms per frame-object on the project's 2-core CPU machine
-(measured when the stack was chosen); the target is at least 8x that, end to end, on the real dev set.
+    python benchmarks/bench_evaluate.py [--davis-dev ../shared/data/davis-dev] [--official benchmarks/.official]
+        [--official-python PYTHON] [--repeats 5] [--work DIR]
 
-    python benchmarks/bench_evaluate.py [--davis-dev ../shared/data/davis-dev] [--work /tmp/ino-bench-eval]
+Predictions are written by other tools than ``ino``, as a method's outputs are: for every frame of the real dev
+set, the ground truth eroded, dilated or shifted (cycling over frames; a shifted frame in 7 is left empty, and every
+4th frame gets a small false-positive blob in a corner), saved
 
-Predictions are imperfect on purpose (dilated ground truth for the dev set, the first-frame-copy baseline for the
-generated set), so every object has real boundaries to match. "end to end" runs the ``ino`` console script next to
-this Python (``python -m ino`` when there is none) with ``--quiet``: interpreter start-up, imports, PNG reading,
-scoring, and every output file (CSVs, JSON, the PNG chart). "in-process" times the library call alone (reading PNGs
-included). Each is the best of ``--repeats`` runs.
+- by OpenCV (``cv2.imwrite`` of the id map: an 8-bit grayscale PNG, Sub-filtered, as OpenCV writes),
+- by Pillow as a palette PNG with ``compress_level=1``,
+- by Pillow as a palette PNG with ``optimize=True``,
+
+into a temporary folder (``--work`` keeps them). For each set both programs run ``--repeats`` times, interleaved
+(the order alternates), each as a new process from start to finish: ``ino evaluate --quiet`` (interpreter start-up,
+imports, PNG reading, scoring, CSVs, JSON, chart) and the toolkit's ``evaluation_method.py --task semi-supervised``
+(its CSVs are deleted before each run, or it would re-read them). The script reports the median wall time of each,
+their spread (min-max), the median CPU time (user + system) of each, and the ratio of the medians, and checks
+that every printed number (the 7 global ones and each object's J-Mean and F-Mean) agrees to the last of its 6
+decimals.
+
+The toolkit is never committed: check it out into the git-ignored ``benchmarks/.official`` (see docs/evaluation.md);
+it needs numpy, scikit-image, opencv, pandas, scipy, Pillow and tqdm, by default in this Python, else in the one
+given by ``--official-python``. When it is absent or does not import, only ``ino`` is timed, with one message.
+
+``--decoders`` adds a table of CPU milliseconds per mask for several PNG decoders on the same files (Pillow, OpenCV,
+ino's direct reader with zlib's and with ISA-L's inflate, and pyspng when installed); ``--repeats 0 --decoders``
+times only those.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
-import shutil
+import re
+import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from ino.data.davis import DavisLayout, read_mask, write_mask
-from ino.data.synthetic import RESOLUTION, SynthConfig, write_benchmark
-from ino.evaluation.scorer import evaluate
-from ino.propagation.baselines import write_first_frame_baseline
+from ino.data.davis import DavisLayout, davis_palette, read_mask
 
-OFFICIAL_MS_PER_FRAME_OBJECT = 22.0
+HERE = Path(__file__).resolve().parent
+OFFICIAL_SCRIPT = "evaluation_method.py"
+OFFICIAL_IMPORTS = "import pandas, skimage.morphology, davis2017.evaluation"
+NUMBER = re.compile(r"^-?\d+(\.\d+)?(e-?\d+)?$")
 
 
-def _dilated_predictions(davis_root: Path, out: Path) -> Path:
+def _perturbed(gt: np.ndarray, index: int) -> np.ndarray:
+    """An imperfect prediction from the ground truth, so that every object has real boundaries to match."""
+    kernel = np.ones((7, 7), np.uint8)
+    kind = index % 3
+    if kind == 0:
+        pred = cv2.erode(gt, kernel)
+    elif kind == 1:
+        pred = cv2.dilate(gt, kernel)
+    else:
+        pred = np.zeros_like(gt)
+        if index % 7 != 3:
+            pred[:-5, 9:] = gt[5:, :-9]
+    if index % 4 == 1:
+        pred[4:24, 6:40] = max(int(gt.max()), 1)
+    return pred
+
+
+def _save_opencv(path: Path, ids: np.ndarray) -> None:
+    cv2.imwrite(str(path), ids)
+
+
+def _palette_saver(**options: object) -> Callable[[Path, np.ndarray], None]:
+    def save(path: Path, ids: np.ndarray) -> None:
+        image = Image.fromarray(ids, mode="P")
+        image.putpalette(davis_palette().ravel().tolist())
+        image.save(path, **options)
+
+    return save
+
+
+WRITERS: dict[str, Callable[[Path, np.ndarray], None]] = {
+    "OpenCV imwrite (grayscale)": _save_opencv,
+    "Pillow palette, compress_level=1": _palette_saver(compress_level=1),
+    "Pillow palette, optimize=True": _palette_saver(optimize=True),
+}
+
+
+def _write_sets(davis_root: Path, work: Path) -> dict[str, Path]:
+    """One DAVIS-layout results folder per writer, every annotated frame of every sequence."""
     layout = DavisLayout(davis_root)
+    folders = {label: work / f"set{number}" for number, label in enumerate(WRITERS)}
     for name in layout.sequences():
-        for frame in layout.annotation_frames(name):
-            gt = read_mask(layout.annotation_dir(name) / f"{frame}.png")
-            write_mask(out / name / f"{frame}.png", cv2.dilate(gt, np.ones((9, 9), np.uint8)))
-    return out
+        for folder in folders.values():
+            (folder / name).mkdir(parents=True, exist_ok=True)
+        for index, frame in enumerate(layout.annotation_frames(name)):
+            pred = _perturbed(read_mask(layout.annotation_dir(name) / f"{frame}.png"), index)
+            for label, save in WRITERS.items():
+                save(folders[label] / name / f"{frame}.png", pred)
+    return folders
 
 
-def _command() -> list[str]:
+def _ino_command() -> list[str]:
     script = Path(sys.executable).with_name("ino")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "ino"]
 
 
-def _best(run, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def _official_python(official: Path, given: str | None) -> str | None:
+    """The Python that runs the toolkit, or None (after saying why) when there is none to run."""
+    if not (official / OFFICIAL_SCRIPT).is_file():
+        print(
+            f"skipping the official toolkit: {official / OFFICIAL_SCRIPT} not found (check out "
+            f"davisvideochallenge/davis2017-evaluation into {official}, git-ignored; see docs/evaluation.md)"
+        )
+        return None
+    python = given or sys.executable
+    check = subprocess.run([python, "-c", OFFICIAL_IMPORTS], cwd=official, capture_output=True, text=True)
+    if check.returncode != 0:
+        last = (check.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"skipping the official toolkit: it does not import with {python} ({last}); pass --official-python")
+        return None
+    return python
 
 
-def _report(label: str, how: str, seconds: float, count: int) -> None:
-    ms = 1000 * seconds / count
-    print(
-        f"{label:<34} {how:<22} {count:5d} frame-objects  {seconds:6.2f} s  {count / seconds:7.1f} frame-objects/s"
-        f"  {ms:5.2f} ms each  {OFFICIAL_MS_PER_FRAME_OBJECT / ms:4.1f}x the official toolkit"
-    )
+def _run(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system of the child) and stdout of one process run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
 
 
-def _time(label: str, davis_root: Path, results: Path, work: Path, repeats: int) -> None:
-    count = evaluate(davis_root, results).protocol["n_frame_objects"]
-    cores = os.cpu_count() or 1
-    for workers in sorted({1, cores}):
-        seconds = _best(lambda w=workers: evaluate(davis_root, results, workers=w), repeats)
-        _report(label, f"in-process, {workers} thr", seconds, count)
-    out = work / "evaluate-out"
-    command = [*_command(), "evaluate", "--davis-root", str(davis_root), "--results", str(results)]
-    command += ["--out", str(out), "--quiet"]
+def _printed_numbers(stdout: str) -> dict[str, str]:
+    """The global row (by column name) and each object's J-Mean / F-Mean, as 6-decimal strings.
 
-    def end_to_end() -> None:
-        shutil.rmtree(out, ignore_errors=True)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    Both programs print pandas-style tables; pandas drops trailing zeros, so every number is re-printed with 6
+    decimals before comparing.
+    """
+    lines = stdout.splitlines()
+    numbers: dict[str, str] = {}
+    for row, line in enumerate(lines):
+        words = line.split()
+        if words[:1] == ["J&F-Mean"] and row + 1 < len(lines):
+            numbers.update(zip(words, (f"{float(v):.6f}" for v in lines[row + 1].split()), strict=True))
+        elif len(words) == 3 and "_" in words[0] and all(NUMBER.match(w) for w in words[1:]):
+            numbers[f"{words[0]} J-Mean"] = f"{float(words[1]):.6f}"
+            numbers[f"{words[0]} F-Mean"] = f"{float(words[2]):.6f}"
+    return numbers
 
-    _report(label, f"end to end, {cores} thr", _best(end_to_end, repeats), count)
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def _compare(label: str, ours: dict[str, str], theirs: dict[str, str]) -> bool:
+    differing = [key for key in sorted(set(ours) | set(theirs)) if ours.get(key) != theirs.get(key)]
+    if differing or len(ours) < 7:
+        print(
+            f"  MISMATCH on {label}: "
+            + "; ".join(f"{k}: ino {ours.get(k)} official {theirs.get(k)}" for k in differing)
+        )
+        return False
+    print(f"  same printed numbers: all {len(ours)} agree to 6 decimals (J&F-Mean {ours['J&F-Mean']})")
+    return True
+
+
+def _bench_set(
+    label: str, davis_root: Path, results: Path, out: Path, official: Path, python: str | None, repeats: int
+) -> bool:
+    ours = [*_ino_command(), "evaluate", "--davis-root", str(davis_root), "--results", str(results)]
+    ours += ["--out", str(out), "--quiet"]
+    theirs = [python or "", OFFICIAL_SCRIPT, "--task", "semi-supervised", "--set", "val"]
+    theirs += ["--davis_path", str(davis_root), "--results_path", str(results)]
+    times: dict[str, list[tuple[float, float]]] = {"ino": [], "official": []}
+    printed: dict[str, dict[str, str]] = {}
+
+    def run_ours() -> None:
+        wall, cpu, stdout = _run(ours)
+        times["ino"].append((wall, cpu))
+        printed["ino"] = _printed_numbers(stdout)
+
+    def run_theirs() -> None:
+        for name in ("global_results-val.csv", "per-sequence_results-val.csv"):
+            (results / name).unlink(missing_ok=True)
+        wall, cpu, stdout = _run(theirs, cwd=official)
+        times["official"].append((wall, cpu))
+        printed["official"] = _printed_numbers(stdout)
+
+    for repeat in range(repeats):
+        order = [run_ours, run_theirs] if python else [run_ours]
+        for run in order if repeat % 2 == 0 else order[::-1]:
+            run()
+    count = sum(len(DavisLayout(davis_root).annotation_frames(n)) - 2 for n in DavisLayout(davis_root).sequences())
+    walls = {side: [w for w, _ in runs] for side, runs in times.items()}
+    cpus = {side: statistics.median(c for _, c in runs) for side, runs in times.items() if runs}
+    print(f"{label}: {count} frame-objects, {repeats} runs each, median wall (min-max), median CPU")
+    print(f"  ino evaluate      {_spread(walls['ino'])}  CPU {cpus['ino']:.2f} s")
+    if not python:
+        return True
+    print(f"  official toolkit  {_spread(walls['official'])}  CPU {cpus['official']:.2f} s")
+    ratio = statistics.median(walls["official"]) / statistics.median(walls["ino"])
+    print(f"  ratio of medians: {ratio:.1f}x wall, {cpus['official'] / cpus['ino']:.1f}x CPU")
+    return _compare(label, printed["ino"], printed["official"])
+
+
+def _decoders() -> dict[str, Callable[[Path], object]]:
+    """Ways to read a mask PNG; only those marked "ids" return the ids of a palette PNG."""
+    import zlib
+
+    from ino.data import davis
+
+    def direct(inflate: Callable[[bytes], bytes]) -> Callable[[Path], object]:
+        def read(path: Path) -> object:
+            saved, davis._inflate = davis._inflate, inflate
+            try:
+                return davis._decode_plain_png(path.read_bytes())
+            finally:
+                davis._inflate = saved
+
+        return read
+
+    decoders: dict[str, Callable[[Path], object]] = {
+        "Pillow np.array(Image.open) (ids)": lambda path: np.array(Image.open(path)),
+        "Pillow np.asarray(Image.open) (ids)": lambda path: np.asarray(Image.open(path)),
+        "OpenCV imread UNCHANGED (palette: BGR colours)": lambda path: cv2.imread(str(path), cv2.IMREAD_UNCHANGED),
+        "direct, zlib inflate (ids)": direct(zlib.decompress),
+    }
+    try:
+        from isal.isal_zlib import decompress
+
+        decoders["direct, ISA-L inflate (ids; ino's reader)"] = direct(decompress)
+    except ImportError:
+        print("isal not installed: no ISA-L row")
+    try:
+        import pyspng
+
+        decoders["pyspng (palette: RGB colours)"] = lambda path: pyspng.load(path.read_bytes())
+    except ImportError:
+        print("pyspng not installed: no pyspng row (pip install pyspng to add it)")
+    return decoders
+
+
+def _time_decoders(sets: dict[str, Path], davis_root: Path, repeats: int) -> None:
+    """CPU milliseconds per 854x480 mask of each decoder (best of ``repeats`` passes over 120 files of a set)."""
+    sets = {"DAVIS ground truth (palette)": davis_root / "Annotations" / "480p", **sets}
+    files = {label: sorted(folder.rglob("*.png"))[:120] for label, folder in sets.items()}
+    print("\nCPU ms per mask (process time, one thread, best of the passes):")
+    print(f"  {'decoder':<48}" + "".join(f"{label[:24]:>26}" for label in files))
+    for name, decode in _decoders().items():
+        cells = []
+        for paths in files.values():
+            best = math.inf
+            for _ in range(repeats):
+                started = time.process_time()
+                for path in paths:
+                    decode(path)
+                best = min(best, time.process_time() - started)
+            cells.append(f"{1000 * best / len(paths):26.3f}")
+        print(f"  {name:<48}" + "".join(cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dev = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis-dev"
-    parser.add_argument("--davis-dev", type=Path, default=default_dev)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/ino-bench-eval"))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--davis-dev", type=Path, default=HERE.parents[1] / "shared" / "data" / "davis-dev")
+    parser.add_argument("--official", type=Path, default=HERE / ".official", help="davis2017-evaluation checkout")
+    parser.add_argument("--official-python", default=None, help="Python with the toolkit's dependencies")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each program per set (0: none)")
+    parser.add_argument("--work", type=Path, default=None, help="keep the generated sets here (default: a temp dir)")
+    parser.add_argument("--decoders", action="store_true", help="also time PNG decoders on the same files")
     args = parser.parse_args()
-    print(
-        f"CPU cores: {os.cpu_count()}; reference: official toolkit ~{OFFICIAL_MS_PER_FRAME_OBJECT} ms per frame-object"
-    )
-    print(f"end to end: {' '.join(_command())} evaluate ... --quiet")
-
-    if (args.davis_dev / "Annotations").is_dir():
-        predictions = _dilated_predictions(args.davis_dev, args.work / "dev-dilated")
-        _time("davis-dev (6 seq, 854x480)", args.davis_dev, predictions, args.work, args.repeats)
-    else:
-        print(f"skipping the real dev set: {args.davis_dev} not found")
-
-    synth = args.work / "synth30"
-    if not (synth / "ImageSets").is_dir():
-        names = write_benchmark(synth, 30, SynthConfig(height=480, width=854, frames=30), seed=0)
-        write_first_frame_baseline(DavisLayout(synth, RESOLUTION), names, args.work / "synth30-baseline")
-    _time("generated (30 seq x 30, 854x480)", synth, args.work / "synth30-baseline", args.work, args.repeats)
+    if not (args.davis_dev / "Annotations").is_dir():
+        raise SystemExit(f"{args.davis_dev}: no DAVIS-layout dev set (pass --davis-dev)")
+    python = _official_python(args.official.resolve(), args.official_python)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"CPU cores: {os.cpu_count()}; load average before: {load}; ino: {' '.join(_ino_command())} evaluate")
+    with tempfile.TemporaryDirectory(prefix="ino-bench-eval-") as scratch:
+        work = args.work or Path(scratch)
+        agree = True
+        sets = _write_sets(args.davis_dev.resolve(), work)
+        for label, results in sets.items() if args.repeats > 0 else ():
+            out = work / "ino-out" / results.name
+            agree &= _bench_set(
+                label, args.davis_dev.resolve(), results, out, args.official.resolve(), python, args.repeats
+            )
+        if args.decoders:
+            _time_decoders(sets, args.davis_dev.resolve(), max(args.repeats, 3))
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"load average after: {load}")
+    if not agree:
+        raise SystemExit("the printed numbers differ")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ino.evaluation.metrics import boundary_map, boundary_tolerance, disk, f_measure, frame_scores, jaccard, statistics
+from ino.evaluation.metrics import (
+    _count_matched,
+    boundary_map,
+    boundary_tolerance,
+    dilate_disk,
+    disk,
+    f_measure,
+    frame_scores,
+    jaccard,
+    statistics,
+)
 from support.reference_metrics import (
     boundary_loops,
     boundary_vectorised,
@@ -152,6 +163,55 @@ def test_large_masks_where_the_tolerance_crop_matters(seed, shift):
     pred = np.roll(gt, (shift, -shift), axis=(0, 1))
     pred[rng.random(gt.shape) < 0.002] = 2
     _check(gt, pred, 2, loops=False)
+
+
+def _random_boundaries(rng: np.random.Generator, height: int, width: int, density: float) -> np.ndarray:
+    """A uint8 0/1 map: a few random pixels, lines along the image edges, or nothing at all."""
+    mask = (rng.random((height, width)) < density).astype(np.uint8)
+    edge = rng.integers(0, 5)
+    if edge == 1:
+        mask[0, :] = 1
+    elif edge == 2:
+        mask[:, -1] = 1
+    elif edge == 3:
+        mask[-1, rng.integers(0, width)] = 1
+        mask[rng.integers(0, height), 0] = 1
+    elif edge == 4:
+        mask[:] = 0
+    return mask
+
+
+def test_disk_dilation_is_opencvs_disk_dilation_exactly():
+    """The chain of 1-D dilations equals cv2.dilate with the full disk kernel, edges included, for every radius."""
+    rng = np.random.default_rng(3)
+    for radius in range(0, 13):
+        for height, width in [(1, 1), (1, 40), (40, 1), (7, 9), (30, 45), (64, 33)]:
+            mask = _random_boundaries(rng, height, width, float(rng.choice([0.002, 0.02, 0.3])))
+            np.testing.assert_array_equal(dilate_disk(mask, radius), cv2.dilate(mask, disk(radius)))
+            other = _random_boundaries(rng, height, width, 0.02)
+            both = dilate_disk(mask | (other << 1), radius)  # two maps in two bits: each dilated on its own
+            np.testing.assert_array_equal(both & 1, cv2.dilate(mask, disk(radius)))
+            np.testing.assert_array_equal(both >> 1, cv2.dilate(other, disk(radius)))
+
+
+def test_matching_on_the_bounding_boxes_equals_full_frame_dilation():
+    """Dilating only around the boundaries' boxes counts the same matches as dilating the whole frame."""
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        height, width = int(rng.integers(1, 70)), int(rng.integers(1, 90))
+        radius = int(rng.integers(0, 11))
+        points = _random_boundaries(rng, height, width, float(rng.choice([0.0, 0.003, 0.05])))
+        other = _random_boundaries(rng, height, width, float(rng.choice([0.0, 0.003, 0.05])))
+        if trial % 5 == 0:  # far apart: one in the top-left corner, the other in the bottom-right one
+            points[:] = 0
+            other[:] = 0
+            points[0, 0] = 1
+            other[-1, -1] = 1
+        full = (
+            int(np.count_nonzero(points & cv2.dilate(other, disk(radius)))),
+            int(np.count_nonzero(other & cv2.dilate(points, disk(radius)))),
+        )
+        assert _count_matched(points, other, radius) == full, (trial, height, width, radius)
 
 
 def test_statistics_match_reference_including_long_sequences():
