@@ -33,7 +33,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 from ino.configs.schema import SAMPLINGS
 from ino.data.probes import ProbeTable, listed_table, probe_all
 from ino.data.sources import ClipWarning, VideoList, list_videos
-from ino.data.videos import VideoInfo, exact_fraction, read_frames, resampled_indices
+from ino.data.videos import VideoInfo, exact_fraction, probe_video, read_frames, resampled_indices
 from ino.errors import InoError
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class ClipIndex:
         self.clip_starts = np.concatenate([[0], np.cumsum(self.clip_counts)]).astype(np.int64)
         self.videos = [Path(str(p)) for p in table.paths[self.rows]]
         self.from_cache = False
+        #: {video path: where its frame count was read ("k400.csv line 3")} for videos whose counts were given
+        self.listed_at: dict[str, str] = {}
 
     @classmethod
     def build(
@@ -125,6 +127,8 @@ class ClipIndex:
         skipped = {Path(p): reason for p, reason in failed.items()}
         index = cls(table, clip_len, sampling, target_fps, frame_stride, order=paths, skipped=skipped)
         index.from_cache = from_cache
+        where = {os.path.abspath(v): w for v, w in videos.listed_at.items()} if isinstance(videos, VideoList) else {}
+        index.listed_at = {path: where.get(path, "the counts given to ClipIndex.build") for path in listed}
         for path, reason in index.skipped.items():
             warnings.warn(f"{path}: skipped for training: {reason}", ClipWarning, stacklevel=2)
         log.info(
@@ -143,10 +147,11 @@ class ClipIndex:
             return resampled_indices(n_frames, float(self.table.fps[row]), self.target_fps), 1
         return np.arange(n_frames, dtype=np.int64), self.frame_stride
 
-    def _clip_counts(self, rows: np.ndarray) -> np.ndarray:
+    def _clip_counts(self, rows: np.ndarray, n_frames: np.ndarray | None = None) -> np.ndarray:
         """Clips per row, vectorised: resampled length floor(n * target / fps) with the exact fractions of
-        :func:`~ino.data.videos.resampled_indices`, computed once per distinct frame rate."""
-        n_frames = self.table.n_frames[rows]
+        :func:`~ino.data.videos.resampled_indices`, computed once per distinct frame rate. ``n_frames`` replaces
+        the table's frame counts (a listed count found wrong)."""
+        n_frames = self.table.n_frames[rows] if n_frames is None else n_frames
         length, step = n_frames, self.frame_stride
         if self.sampling == "fps":
             length, step = np.zeros_like(n_frames), 1
@@ -185,6 +190,12 @@ class ClipIndex:
         video, j = self.locate(clip_id)
         timeline, step = self._timeline(int(self.rows[video]))
         return timeline[j + step * np.arange(self.clip_len)]
+
+    def clips_at(self, video: int, n_frames: int) -> int:
+        """How many clips usable video ``video`` would have with ``n_frames`` frames (its real count, when a list
+        gave another); they are its first clips, with the same frames."""
+        rows = self.rows[video : video + 1]
+        return int(self._clip_counts(rows, np.array([n_frames], dtype=np.int64))[0])
 
     def clips_of(self, video: int) -> np.ndarray:
         """Source-frame indices of every clip of one video, (n_clips, clip_len)."""
@@ -305,10 +316,15 @@ def _seeded(*key: int) -> Iterator[None]:
 class ClipDataset(Dataset):
     """Decoded, transformed clips addressed by ``(epoch, position, clip_id)`` items of a :class:`ClipSampler`.
 
-    A clip that fails to decode is replaced by the clip drawn from (seed, epoch, position, attempt), so a bad file
-    costs a retry, not the run; the first failure of each video in each process warns. ``decode_failures`` counts
-    failures per video path in *this* process: with loader workers each worker holds its own counts (read them in
-    the worker, or use ``workers=0``), which is why the warnings are the primary report.
+    A clip that fails to decode is replaced by one drawn from (seed, epoch, position, attempt): a video drawn
+    uniformly, then a clip of it (so a video listed with an inflated count is not most draws), so a bad file costs
+    a retry, not the run; the first failure of each video in each process warns. ``decode_failures`` counts them
+    per video path in *this* process (each loader worker holds its own), so the warnings are the primary report.
+
+    A video whose count a list gave too high is probed at its first failure in each process, with one warning
+    naming the list line; a clip past its real end is then replaced by the clip at the same relative place within
+    it. Which clip that is does not depend on when a process found out: batches stay the same for any number of
+    loader workers.
     """
 
     def __init__(
@@ -316,6 +332,7 @@ class ClipDataset(Dataset):
     ) -> None:
         self.index, self.transform, self.seed, self.max_retries = index, transform, seed, max_retries
         self.decode_failures: Counter[str] = Counter()
+        self._real_frames: dict[int, int | None] = {}  # listed videos probed after a failure (None: probe failed)
 
     def decode(self, clip_id: int) -> np.ndarray:
         """The clip's frames, (clip_len, H, W, 3) uint8 RGB at native size, seeking with the indexed probe."""
@@ -323,21 +340,68 @@ class ClipDataset(Dataset):
         backend = "auto" if info.backend == "folder" else info.backend
         return read_frames(info.path, self.index.clip_frames(clip_id), backend, info=info)
 
+    def _within(self, video: int, clip: int) -> int:
+        """The clip id of ``clip``, or of the one replacing it when it lies past the real end of a video listed
+        too long."""
+        start, frames = int(self.index.clip_starts[video]), self._real_frames.get(video)
+        if frames is None or int(self.index.clip_frames(start + clip).max()) < frames:
+            return start + clip
+        if not (real := self.index.clips_at(video, frames)):
+            raise InoError(f"{self.index.videos[video]}: too short for one clip ({frames} frames)")
+        return start + clip * real // int(self.index.clip_counts[video])
+
+    def _probe_listed(self, video: int) -> bool:
+        """After a failure: probe a video whose count a list gave (once per process); True when its real count is
+        lower, which is then used (and reported with the list line)."""
+        path = str(self.index.videos[video])
+        if path not in self.index.listed_at or video in self._real_frames:
+            return False
+        info = self.index.info(video)
+        try:
+            frames: int | None = probe_video(path, "auto" if info.backend == "folder" else info.backend).n_frames
+        except (InoError, OSError, ValueError):
+            frames = None
+        if frames is None or frames >= info.n_frames:
+            self._real_frames[video] = None
+            return False
+        self._real_frames[video] = frames
+        where, listed = self.index.listed_at[path], info.n_frames
+        message = f"{where}: {path} has {frames} frames, not the {listed} listed; its clips past the end are replaced"
+        warnings.warn(f"{message} by clips within it (correct the count)", ClipWarning, stacklevel=3)
+        return True
+
+    def _decode_clip(self, video: int, clip: int) -> np.ndarray:
+        try:
+            return self.decode(self._within(video, clip))
+        except (InoError, OSError):
+            if not self._probe_listed(video):
+                raise
+        return self.decode(self._within(video, clip))
+
     def __getitem__(self, item: tuple[int, int, int]) -> Any:
         epoch, position, clip_id = item
+        video, clip = self.index.locate(clip_id)
+        last: Exception | None = None
         for attempt in range(self.max_retries + 1):
+            if attempt:
+                rng = np.random.default_rng([self.seed, epoch, position, attempt])
+                video = int(rng.integers(len(self.index.videos)))
+                clip = int(rng.integers(self.index.clip_counts[video]))
             try:
-                frames = self.decode(clip_id)
+                frames = self._decode_clip(video, clip)
                 break
             except (InoError, OSError) as error:
-                path = str(self.index.videos[self.index.locate(clip_id)[0]])
+                path = str(self.index.videos[video])
                 if not self.decode_failures[path]:
-                    warnings.warn(f"clip {clip_id} failed to decode, using another: {error}", ClipWarning, stacklevel=2)
+                    failed = int(self.index.clip_starts[video]) + clip
+                    warnings.warn(f"clip {failed} failed to decode, using another: {error}", ClipWarning, stacklevel=2)
                 self.decode_failures[path] += 1
-                rng = np.random.default_rng([self.seed, epoch, position, attempt])
-                clip_id = int(rng.integers(self.index.n_clips))
+                last = error
         else:
-            raise InoError(f"epoch {epoch} position {position}: {self.max_retries + 1} clips in a row failed to decode")
+            raise InoError(
+                f"epoch {epoch} position {position}: {self.max_retries + 1} clips in a row failed to decode "
+                f"(the last: {last})"
+            )
         with _seeded(self.seed, epoch, position):
             return self.transform(frames)
 
