@@ -224,6 +224,8 @@ def test_a_listed_count_far_too_high_does_not_stop_the_run(collection: Path, tmp
     probed = _build(collection)
     listing = _counts_list(probed, tmp_path / "list.csv", lie={"v30.mp4": 100_000})
     listed = _build(listing)
+    assert [listed.listed_at(v) for v in range(2)] == [f"{listing} line 2", f"{listing} line 3"]
+    assert probed.listed_at(0) is None
     sampler = ClipSampler(listed, 5, seed=3)
     items = list(sampler)
     dataset = ClipDataset(listed, lambda frames: [frame_index(f) for f in frames], seed=3)

@@ -103,7 +103,7 @@ def test_only_words_make_a_header_and_only_with_counts_below_it(tmp_path: Path) 
     for header in ["video,num_frames,frame_rate,label", '"path","n_frames","fps"']:
         headed.write_text(f"{header}\na.mp4,300,30,abseiling\n")
         listed = list_videos(headed)
-        assert listed.counts == {a: (300, 30.0)} and listed.listed_at == {a: f"{headed} line 2"}
+        assert listed.counts == {a: (300, 30.0)} and listed.listed_at == {a: (headed, 2)}
 
 
 def test_a_list_that_is_not_utf8_is_one_error_naming_the_line(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Training clips from a video collection: a cached clip index, a seeded sharded sampler, a dataset.
+"""Training clips from a video collection: a cached clip index, a seeded sharded sampler (:mod:`ino.data.sampler`),
+a dataset.
 
 INO cut clips with torchvision's ``VideoClips`` (docs/method.md §1): every window of 4 consecutive frames of the
 video resampled to 8 fps, 5 random distinct clips per video per epoch, shuffled together. Its RNG was the global
@@ -17,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import warnings
@@ -32,12 +32,13 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from ino.configs.schema import SAMPLINGS
 from ino.data.probes import ProbeTable, listed_table, probe_all
+from ino.data.sampler import ClipSampler
 from ino.data.sources import ClipWarning, VideoList, list_videos
 from ino.data.videos import VideoInfo, exact_fraction, probe_video, read_frames, resampled_indices
 from ino.errors import InoError
 
 log = logging.getLogger(__name__)
-#: list_videos is re-exported: a training run names its sources and its clips through this one module.
+#: list_videos and ClipSampler are re-exported: a training run names its sources and clips through this one module.
 __all__ = ["ClipDataset", "ClipIndex", "ClipSampler", "ClipWarning", "VideoList", "list_videos", "make_loader"]
 
 
@@ -88,8 +89,9 @@ class ClipIndex:
         self.clip_starts = np.concatenate([[0], np.cumsum(self.clip_counts)]).astype(np.int64)
         self.videos = [Path(str(p)) for p in table.paths[self.rows]]
         self.from_cache = False
-        #: {video path: where its frame count was read ("k400.csv line 3")} for videos whose counts were given
-        self.listed_at: dict[str, str] = {}
+        #: where each usable video's frame count was given: (number in ``list_files``, line), (-1, 0) if probed
+        self.listed_lines = np.full((len(self.videos), 2), (-1, 0), dtype=np.int64)
+        self.list_files: list[str] = []
 
     @classmethod
     def build(
@@ -127,8 +129,7 @@ class ClipIndex:
         skipped = {Path(p): reason for p, reason in failed.items()}
         index = cls(table, clip_len, sampling, target_fps, frame_stride, order=paths, skipped=skipped)
         index.from_cache = from_cache
-        where = {os.path.abspath(v): w for v, w in videos.listed_at.items()} if isinstance(videos, VideoList) else {}
-        index.listed_at = {path: where.get(path, "the counts given to ClipIndex.build") for path in listed}
+        index._note_lists(listed, videos.listed_at if isinstance(videos, VideoList) else {})
         for path, reason in index.skipped.items():
             warnings.warn(f"{path}: skipped for training: {reason}", ClipWarning, stacklevel=2)
         log.info(
@@ -140,6 +141,22 @@ class ClipIndex:
             " (cached probes)" if from_cache else "",
         )
         return index
+
+    def _note_lists(self, listed: Mapping[str, object], lines: Mapping[Path, tuple[Path, int]]) -> None:
+        """Record where the ``listed`` videos' counts were read (``lines``: {video: (list, line)}), as two numbers
+        per video: a dict of Kinetics' paths would be ~40 MB more in every loader worker."""
+        where = {os.path.abspath(video): line for video, line in lines.items()}
+        files: dict[str, int] = {}
+        for number, video in enumerate(map(str, self.videos)):
+            if video in listed:
+                file, line = where.get(video, ("the counts given to ClipIndex.build", 0))
+                self.listed_lines[number] = files.setdefault(str(file), len(files)), line
+        self.list_files = list(files)
+
+    def listed_at(self, video: int) -> str | None:
+        """Where usable video ``video``'s frame count was given ("k400.csv line 3"), or None if it was probed."""
+        file, line = (int(n) for n in self.listed_lines[video])
+        return None if file < 0 else f"{self.list_files[file]} line {line}" if line else self.list_files[file]
 
     def _timeline(self, row: int) -> tuple[np.ndarray, int]:
         n_frames = int(self.table.n_frames[row])
@@ -204,95 +221,6 @@ class ClipIndex:
         return timeline[starts[:, None] + step * np.arange(self.clip_len)]
 
 
-# ---------------------------------------------------------------------------------------------------- sampler
-
-
-class ClipSampler:
-    """INO's ``RandomClipSampler`` (min(clips_per_video, n) distinct clips per video, shuffled together), drawn
-    from a generator seeded with (seed, epoch) and sharded ``rank::world_size`` after truncating the epoch to a
-    multiple of ``world_size * batch_size`` (``drop_last``; otherwise padded from its start to a multiple of
-    ``world_size``, as torch's ``DistributedSampler`` does). Yields ``(epoch, position_in_epoch, clip_id)``.
-    """
-
-    def __init__(
-        self,
-        index: ClipIndex,
-        clips_per_video: int = 5,
-        *,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        batch_size: int = 1,
-        drop_last: bool = True,
-    ) -> None:
-        if clips_per_video < 1 or batch_size < 1 or world_size < 1 or not 0 <= rank < world_size or seed < 0:
-            raise InoError(
-                f"invalid sampler settings: clips_per_video={clips_per_video}, batch_size={batch_size}, "
-                f"rank={rank}, world_size={world_size}, seed={seed}"
-            )
-        self.index, self.clips_per_video, self.seed = index, clips_per_video, seed
-        self.rank, self.world_size, self.batch_size, self.drop_last = rank, world_size, batch_size, drop_last
-        self.epoch, self._skip = 0, 0
-        self._order: tuple[int, np.ndarray] | None = None
-
-    def draw(self, epoch: int) -> np.ndarray:
-        """The epoch's clip ids over all ranks, in order, before truncation (Floyd's subset sampling, vectorised)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        counts, starts = self.index.clip_counts, self.index.clip_starts[:-1]
-        k = self.clips_per_video
-        small = counts <= k
-        taken = [np.arange(s, s + n) for s, n in zip(starts[small], counts[small], strict=True)]
-        n_big = counts[~small]
-        chosen = np.empty((len(n_big), k), dtype=np.int64)
-        for i in range(k):  # Floyd: for j = n-k+i, take t ~ U[0, j], or j itself if t was taken already
-            j = n_big - k + i
-            t = np.floor(rng.random(len(n_big)) * (j + 1)).astype(np.int64)
-            chosen[:, i] = np.where((chosen[:, :i] == t[:, None]).any(1), j, t)
-        drawn = np.concatenate([*taken, (chosen + starts[~small][:, None]).ravel(), np.empty(0, np.int64)])
-        return rng.permutation(drawn)
-
-    def _epoch_order(self) -> np.ndarray:
-        """The epoch's ids after truncation (drop_last) or padding, as all ranks see it."""
-        if self._order is None or self._order[0] != self.epoch:
-            drawn = self.draw(self.epoch)
-            if self.drop_last:
-                drawn = drawn[: len(drawn) // (self.world_size * self.batch_size) * self.world_size * self.batch_size]
-            elif len(drawn):
-                drawn = np.resize(drawn, math.ceil(len(drawn) / self.world_size) * self.world_size)
-            self._order = (self.epoch, drawn)
-        return self._order[1]
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch to iterate, and clear any :meth:`skip`."""
-        self.epoch, self._skip = epoch, 0
-
-    def skip(self, n_samples: int) -> None:
-        """Start this epoch's iteration after this rank's first ``n_samples`` (resume mid-epoch)."""
-        if not 0 <= n_samples <= self.samples_per_epoch:
-            raise InoError(f"cannot skip {n_samples} samples of an epoch of {self.samples_per_epoch}")
-        self._skip = n_samples
-
-    @property
-    def samples_per_epoch(self) -> int:
-        """Samples this rank gets per epoch (equal on every rank)."""
-        return len(self._epoch_order()) // self.world_size
-
-    @property
-    def steps_per_epoch(self) -> int:
-        n = self.samples_per_epoch
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __len__(self) -> int:
-        """Samples left in this epoch on this rank (the whole epoch unless :meth:`skip` was called)."""
-        return self.samples_per_epoch - self._skip
-
-    def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        order = self._epoch_order()
-        first = self.rank + self._skip * self.world_size
-        for position in range(first, len(order), self.world_size):
-            yield self.epoch, position, int(order[position])
-
-
 # ---------------------------------------------------------------------------------------------------- dataset
 
 
@@ -353,8 +281,8 @@ class ClipDataset(Dataset):
     def _probe_listed(self, video: int) -> bool:
         """After a failure: probe a video whose count a list gave (once per process); True when its real count is
         lower, which is then used (and reported with the list line)."""
-        path = str(self.index.videos[video])
-        if path not in self.index.listed_at or video in self._real_frames:
+        path, where = str(self.index.videos[video]), self.index.listed_at(video)
+        if where is None or video in self._real_frames:
             return False
         info = self.index.info(video)
         try:
@@ -365,9 +293,8 @@ class ClipDataset(Dataset):
             self._real_frames[video] = None
             return False
         self._real_frames[video] = frames
-        where, listed = self.index.listed_at[path], info.n_frames
-        message = f"{where}: {path} has {frames} frames, not the {listed} listed; its clips past the end are replaced"
-        warnings.warn(f"{message} by clips within it (correct the count)", ClipWarning, stacklevel=3)
+        message = f"{where}: {path} has {frames} frames, not the {info.n_frames} listed; its clips past the end are"
+        warnings.warn(f"{message} replaced by clips within it (correct the count)", ClipWarning, stacklevel=3)
         return True
 
     def _decode_clip(self, video: int, clip: int) -> np.ndarray:

@@ -27,11 +27,11 @@ class ClipWarning(UserWarning):
 class VideoList(list):
     """The listed videos (a plain ``list[Path]``) plus ``missing``: list entries that do not exist, ``counts``:
     {video: (n_frames, fps)} for those a list gave with their frame counts, which need no probe, and ``listed_at``:
-    {video: "list.csv line 3"}, where each of those counts was read (a wrong one is reported there)."""
+    {video: (list file, line number)}, where each of those counts was read (a wrong one is reported there)."""
 
     missing: list[Path]
     counts: dict[Path, tuple[int, float]]
-    listed_at: dict[Path, str]
+    listed_at: dict[Path, tuple[Path, int]]
 
 
 def _is_frame_folder(folder: Path) -> bool:
@@ -149,7 +149,7 @@ def _list_lines(list_file: Path) -> list[str]:
 
 
 def _read_list(
-    list_file: Path, missing: list[Path], counts: dict[Path, tuple[int, float]], listed_at: dict[Path, str]
+    list_file: Path, missing: list[Path], counts: dict[Path, tuple[int, float]], listed_at: dict[Path, tuple[Path, int]]
 ) -> list[Path]:
     """INO's csv format: the first comma-separated field of each line is a path, relative to the list file's
     folder or, failing that, to the working directory (INO's ``./data/Charades_v1_480/x.mp4`` lines in
@@ -162,12 +162,11 @@ def _read_list(
     """
     entries = []
     for number, line in enumerate(_list_lines(list_file), 1):
-        where = f"{list_file} line {number}"
         if "\0" in line:
-            raise InoError(f"{where}: a NUL character; the list must be plain text, one path per line")
+            raise InoError(f"{list_file} line {number}: a NUL character; the list must be plain text, one path a line")
         fields = [field.strip() for field in line.split(",")]
         if fields[0] and not fields[0].startswith("#"):
-            entries.append((where, fields))
+            entries.append((number, fields))
     header = bool(entries) and len(entries[0][1]) >= 3 and all(_is_word(f) for f in entries[0][1][1:3])
     rows = entries[1:] if header else entries
     # the first two lines after the header decide; _counts then checks every line
@@ -175,9 +174,9 @@ def _read_list(
     if with_counts:
         entries = rows
     found = []
-    for where, fields in entries:
+    for number, fields in entries:
         entry = fields[0]
-        given = _counts(fields, where) if with_counts else None
+        given = _counts(fields, f"{list_file} line {number}") if with_counts else None
         path = list_file.parent / entry  # an absolute entry stays itself
         if not path.exists() and Path(entry).exists():
             path = Path(entry)
@@ -185,7 +184,7 @@ def _read_list(
             found.append(Path(os.path.normpath(path)))
             if given is not None:
                 counts[found[-1]] = given
-                listed_at[found[-1]] = where
+                listed_at[found[-1]] = (list_file, number)
         else:
             missing.append(path)
             warnings.warn(f"{path}: listed in {list_file} but missing; skipped", ClipWarning, stacklevel=3)
@@ -214,7 +213,7 @@ def list_videos(sources: str | Path | Sequence[str | Path]) -> VideoList:
     found: list[Path] = []
     missing: list[Path] = []
     counts: dict[Path, tuple[int, float]] = {}
-    listed_at: dict[Path, str] = {}
+    listed_at: dict[Path, tuple[Path, int]] = {}
     for source in items:
         path = Path(source)
         if path.is_dir():
