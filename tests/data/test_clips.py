@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import warnings
 from collections import Counter
@@ -203,13 +204,43 @@ def test_a_wrong_listed_count_costs_a_replaced_clip_with_a_warning(
     collection: Path, tmp_path: Path, backend: str
 ) -> None:
     probed = _build(collection, backend=backend)
-    listed = _build(_counts_list(probed, tmp_path / "list.csv", lie={"v30.mp4": 80}), backend=backend)
+    listing = _counts_list(probed, tmp_path / "list.csv", lie={"v30.mp4": 80})
+    listed = _build(listing, backend=backend)
     assert listed.clip_counts.tolist() == [18, 7]  # floor(80 * 8 / 30) = 21 resampled frames: 18 windows of 4
     dataset = ClipDataset(listed, lambda frames: [frame_index(f) for f in frames], seed=1)
     assert dataset[(0, 0, 6)] == [frame_index(f) for f in ClipDataset(probed, lambda f: f).decode(6)]
-    with pytest.warns(ClipWarning, match="v30.mp4: frame index 41 out of range") as caught:
+    v30 = collection / "v30.mp4"
+    with pytest.warns(
+        ClipWarning, match=re.escape(f"{listing} line 2: {v30} has 40 frames, not the 80 listed")
+    ) as caught:
         replaced = dataset[(0, 0, 8)]  # frames 30, 33, 37, 41 of a 40-frame video
-    assert len(caught) == 1 and len(replaced) == 4 and dataset.decode_failures[str(collection / "v30.mp4")] >= 1
+    # the clip at the same place within the real 7 clips: 8 * 7 // 18 = 3, frames floor(k * 30 / 8) for k = 3..6
+    assert len(caught) == 1 and replaced == [11, 15, 18, 22] and dataset.decode_failures[str(v30)] == 0
+
+
+def test_a_listed_count_far_too_high_does_not_stop_the_run(collection: Path, tmp_path: Path) -> None:
+    """Issue 21 case 11: 100000 frames listed for a 40-frame video; a whole epoch ended with "11 clips in a row
+    failed to decode" (replacements were drawn over all clips, nearly all of them that video's)."""
+    probed = _build(collection)
+    listing = _counts_list(probed, tmp_path / "list.csv", lie={"v30.mp4": 100_000})
+    listed = _build(listing)
+    assert [listed.listed_at(v) for v in range(2)] == [f"{listing} line 2", f"{listing} line 3"]
+    assert probed.listed_at(0) is None
+    sampler = ClipSampler(listed, 5, seed=3)
+    items = list(sampler)
+    dataset = ClipDataset(listed, lambda frames: [frame_index(f) for f in frames], seed=3)
+    with pytest.warns(
+        ClipWarning, match=re.escape(f"{listing} line 2: {collection / 'v30.mp4'} has 40 frames, not the 100000")
+    ) as caught:
+        first = [dataset[item] for item in items]
+    assert len(caught) == 1  # one warning, naming the list line; no clip failed
+    real = {tuple(int(i) for i in clip) for v in range(2) for clip in probed.clips_of(v)}
+    v30_clips = {tuple(int(i) for i in clip) for clip in probed.clips_of(0)}
+    assert all(tuple(clip) in real for clip in first) and sum(tuple(c) in v30_clips for c in first) == 5
+    # the same clips whether a process knew the real count already (a warm loader worker) or finds it out
+    assert [dataset[item] for item in items] == first
+    with pytest.warns(ClipWarning, match="has 40 frames"):
+        assert [ClipDataset(listed, dataset.transform, seed=3)[item] for item in items[::-1]] == first[::-1]
 
 
 def test_probe_table_stores_even_timestamps_as_a_step_and_keeps_the_others() -> None:

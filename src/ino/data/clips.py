@@ -1,4 +1,5 @@
-"""Training clips from a video collection: a cached clip index, a seeded sharded sampler, a dataset.
+"""Training clips from a video collection: a cached clip index, a seeded sharded sampler (:mod:`ino.data.sampler`),
+a dataset.
 
 INO cut clips with torchvision's ``VideoClips`` (docs/method.md §1): every window of 4 consecutive frames of the
 video resampled to 8 fps, 5 random distinct clips per video per epoch, shuffled together. Its RNG was the global
@@ -17,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import warnings
@@ -32,12 +32,13 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from ino.configs.schema import SAMPLINGS
 from ino.data.probes import ProbeTable, listed_table, probe_all
+from ino.data.sampler import ClipSampler
 from ino.data.sources import ClipWarning, VideoList, list_videos
-from ino.data.videos import VideoInfo, exact_fraction, read_frames, resampled_indices
+from ino.data.videos import VideoInfo, exact_fraction, probe_video, read_frames, resampled_indices
 from ino.errors import InoError
 
 log = logging.getLogger(__name__)
-#: list_videos is re-exported: a training run names its sources and its clips through this one module.
+#: list_videos and ClipSampler are re-exported: a training run names its sources and clips through this one module.
 __all__ = ["ClipDataset", "ClipIndex", "ClipSampler", "ClipWarning", "VideoList", "list_videos", "make_loader"]
 
 
@@ -88,6 +89,9 @@ class ClipIndex:
         self.clip_starts = np.concatenate([[0], np.cumsum(self.clip_counts)]).astype(np.int64)
         self.videos = [Path(str(p)) for p in table.paths[self.rows]]
         self.from_cache = False
+        #: where each usable video's frame count was given: (number in ``list_files``, line), (-1, 0) if probed
+        self.listed_lines = np.full((len(self.videos), 2), (-1, 0), dtype=np.int64)
+        self.list_files: list[str] = []
 
     @classmethod
     def build(
@@ -125,6 +129,7 @@ class ClipIndex:
         skipped = {Path(p): reason for p, reason in failed.items()}
         index = cls(table, clip_len, sampling, target_fps, frame_stride, order=paths, skipped=skipped)
         index.from_cache = from_cache
+        index._note_lists(listed, videos.listed_at if isinstance(videos, VideoList) else {})
         for path, reason in index.skipped.items():
             warnings.warn(f"{path}: skipped for training: {reason}", ClipWarning, stacklevel=2)
         log.info(
@@ -137,16 +142,33 @@ class ClipIndex:
         )
         return index
 
+    def _note_lists(self, listed: Mapping[str, object], lines: Mapping[Path, tuple[Path, int]]) -> None:
+        """Record where the ``listed`` videos' counts were read (``lines``: {video: (list, line)}), as two numbers
+        per video: a dict of Kinetics' paths would be ~40 MB more in every loader worker."""
+        where = {os.path.abspath(video): line for video, line in lines.items()}
+        files: dict[str, int] = {}
+        for number, video in enumerate(map(str, self.videos)):
+            if video in listed:
+                file, line = where.get(video, ("the counts given to ClipIndex.build", 0))
+                self.listed_lines[number] = files.setdefault(str(file), len(files)), line
+        self.list_files = list(files)
+
+    def listed_at(self, video: int) -> str | None:
+        """Where usable video ``video``'s frame count was given ("k400.csv line 3"), or None if it was probed."""
+        file, line = (int(n) for n in self.listed_lines[video])
+        return None if file < 0 else f"{self.list_files[file]} line {line}" if line else self.list_files[file]
+
     def _timeline(self, row: int) -> tuple[np.ndarray, int]:
         n_frames = int(self.table.n_frames[row])
         if self.sampling == "fps":
             return resampled_indices(n_frames, float(self.table.fps[row]), self.target_fps), 1
         return np.arange(n_frames, dtype=np.int64), self.frame_stride
 
-    def _clip_counts(self, rows: np.ndarray) -> np.ndarray:
+    def _clip_counts(self, rows: np.ndarray, n_frames: np.ndarray | None = None) -> np.ndarray:
         """Clips per row, vectorised: resampled length floor(n * target / fps) with the exact fractions of
-        :func:`~ino.data.videos.resampled_indices`, computed once per distinct frame rate."""
-        n_frames = self.table.n_frames[rows]
+        :func:`~ino.data.videos.resampled_indices`, computed once per distinct frame rate. ``n_frames`` replaces
+        the table's frame counts (a listed count found wrong)."""
+        n_frames = self.table.n_frames[rows] if n_frames is None else n_frames
         length, step = n_frames, self.frame_stride
         if self.sampling == "fps":
             length, step = np.zeros_like(n_frames), 1
@@ -186,100 +208,17 @@ class ClipIndex:
         timeline, step = self._timeline(int(self.rows[video]))
         return timeline[j + step * np.arange(self.clip_len)]
 
+    def clips_at(self, video: int, n_frames: int) -> int:
+        """How many clips usable video ``video`` would have with ``n_frames`` frames (its real count, when a list
+        gave another); they are its first clips, with the same frames."""
+        rows = self.rows[video : video + 1]
+        return int(self._clip_counts(rows, np.array([n_frames], dtype=np.int64))[0])
+
     def clips_of(self, video: int) -> np.ndarray:
         """Source-frame indices of every clip of one video, (n_clips, clip_len)."""
         timeline, step = self._timeline(int(self.rows[video]))
         starts = np.arange(int(self.clip_counts[video]))
         return timeline[starts[:, None] + step * np.arange(self.clip_len)]
-
-
-# ---------------------------------------------------------------------------------------------------- sampler
-
-
-class ClipSampler:
-    """INO's ``RandomClipSampler`` (min(clips_per_video, n) distinct clips per video, shuffled together), drawn
-    from a generator seeded with (seed, epoch) and sharded ``rank::world_size`` after truncating the epoch to a
-    multiple of ``world_size * batch_size`` (``drop_last``; otherwise padded from its start to a multiple of
-    ``world_size``, as torch's ``DistributedSampler`` does). Yields ``(epoch, position_in_epoch, clip_id)``.
-    """
-
-    def __init__(
-        self,
-        index: ClipIndex,
-        clips_per_video: int = 5,
-        *,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        batch_size: int = 1,
-        drop_last: bool = True,
-    ) -> None:
-        if clips_per_video < 1 or batch_size < 1 or world_size < 1 or not 0 <= rank < world_size or seed < 0:
-            raise InoError(
-                f"invalid sampler settings: clips_per_video={clips_per_video}, batch_size={batch_size}, "
-                f"rank={rank}, world_size={world_size}, seed={seed}"
-            )
-        self.index, self.clips_per_video, self.seed = index, clips_per_video, seed
-        self.rank, self.world_size, self.batch_size, self.drop_last = rank, world_size, batch_size, drop_last
-        self.epoch, self._skip = 0, 0
-        self._order: tuple[int, np.ndarray] | None = None
-
-    def draw(self, epoch: int) -> np.ndarray:
-        """The epoch's clip ids over all ranks, in order, before truncation (Floyd's subset sampling, vectorised)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        counts, starts = self.index.clip_counts, self.index.clip_starts[:-1]
-        k = self.clips_per_video
-        small = counts <= k
-        taken = [np.arange(s, s + n) for s, n in zip(starts[small], counts[small], strict=True)]
-        n_big = counts[~small]
-        chosen = np.empty((len(n_big), k), dtype=np.int64)
-        for i in range(k):  # Floyd: for j = n-k+i, take t ~ U[0, j], or j itself if t was taken already
-            j = n_big - k + i
-            t = np.floor(rng.random(len(n_big)) * (j + 1)).astype(np.int64)
-            chosen[:, i] = np.where((chosen[:, :i] == t[:, None]).any(1), j, t)
-        drawn = np.concatenate([*taken, (chosen + starts[~small][:, None]).ravel(), np.empty(0, np.int64)])
-        return rng.permutation(drawn)
-
-    def _epoch_order(self) -> np.ndarray:
-        """The epoch's ids after truncation (drop_last) or padding, as all ranks see it."""
-        if self._order is None or self._order[0] != self.epoch:
-            drawn = self.draw(self.epoch)
-            if self.drop_last:
-                drawn = drawn[: len(drawn) // (self.world_size * self.batch_size) * self.world_size * self.batch_size]
-            elif len(drawn):
-                drawn = np.resize(drawn, math.ceil(len(drawn) / self.world_size) * self.world_size)
-            self._order = (self.epoch, drawn)
-        return self._order[1]
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch to iterate, and clear any :meth:`skip`."""
-        self.epoch, self._skip = epoch, 0
-
-    def skip(self, n_samples: int) -> None:
-        """Start this epoch's iteration after this rank's first ``n_samples`` (resume mid-epoch)."""
-        if not 0 <= n_samples <= self.samples_per_epoch:
-            raise InoError(f"cannot skip {n_samples} samples of an epoch of {self.samples_per_epoch}")
-        self._skip = n_samples
-
-    @property
-    def samples_per_epoch(self) -> int:
-        """Samples this rank gets per epoch (equal on every rank)."""
-        return len(self._epoch_order()) // self.world_size
-
-    @property
-    def steps_per_epoch(self) -> int:
-        n = self.samples_per_epoch
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __len__(self) -> int:
-        """Samples left in this epoch on this rank (the whole epoch unless :meth:`skip` was called)."""
-        return self.samples_per_epoch - self._skip
-
-    def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        order = self._epoch_order()
-        first = self.rank + self._skip * self.world_size
-        for position in range(first, len(order), self.world_size):
-            yield self.epoch, position, int(order[position])
 
 
 # ---------------------------------------------------------------------------------------------------- dataset
@@ -305,10 +244,15 @@ def _seeded(*key: int) -> Iterator[None]:
 class ClipDataset(Dataset):
     """Decoded, transformed clips addressed by ``(epoch, position, clip_id)`` items of a :class:`ClipSampler`.
 
-    A clip that fails to decode is replaced by the clip drawn from (seed, epoch, position, attempt), so a bad file
-    costs a retry, not the run; the first failure of each video in each process warns. ``decode_failures`` counts
-    failures per video path in *this* process: with loader workers each worker holds its own counts (read them in
-    the worker, or use ``workers=0``), which is why the warnings are the primary report.
+    A clip that fails to decode is replaced by one drawn from (seed, epoch, position, attempt): a video drawn
+    uniformly, then a clip of it (so a video listed with an inflated count is not most draws), so a bad file costs
+    a retry, not the run; the first failure of each video in each process warns. ``decode_failures`` counts them
+    per video path in *this* process (each loader worker holds its own), so the warnings are the primary report.
+
+    A video whose count a list gave too high is probed at its first failure in each process, with one warning
+    naming the list line; a clip past its real end is then replaced by the clip at the same relative place within
+    it. Which clip that is does not depend on when a process found out: batches stay the same for any number of
+    loader workers.
     """
 
     def __init__(
@@ -316,6 +260,7 @@ class ClipDataset(Dataset):
     ) -> None:
         self.index, self.transform, self.seed, self.max_retries = index, transform, seed, max_retries
         self.decode_failures: Counter[str] = Counter()
+        self._real_frames: dict[int, int | None] = {}  # listed videos probed after a failure (None: probe failed)
 
     def decode(self, clip_id: int) -> np.ndarray:
         """The clip's frames, (clip_len, H, W, 3) uint8 RGB at native size, seeking with the indexed probe."""
@@ -323,21 +268,67 @@ class ClipDataset(Dataset):
         backend = "auto" if info.backend == "folder" else info.backend
         return read_frames(info.path, self.index.clip_frames(clip_id), backend, info=info)
 
+    def _within(self, video: int, clip: int) -> int:
+        """The clip id of ``clip``, or of the one replacing it when it lies past the real end of a video listed
+        too long."""
+        start, frames = int(self.index.clip_starts[video]), self._real_frames.get(video)
+        if frames is None or int(self.index.clip_frames(start + clip).max()) < frames:
+            return start + clip
+        if not (real := self.index.clips_at(video, frames)):
+            raise InoError(f"{self.index.videos[video]}: too short for one clip ({frames} frames)")
+        return start + clip * real // int(self.index.clip_counts[video])
+
+    def _probe_listed(self, video: int) -> bool:
+        """After a failure: probe a video whose count a list gave (once per process); True when its real count is
+        lower, which is then used (and reported with the list line)."""
+        path, where = str(self.index.videos[video]), self.index.listed_at(video)
+        if where is None or video in self._real_frames:
+            return False
+        info = self.index.info(video)
+        try:
+            frames: int | None = probe_video(path, "auto" if info.backend == "folder" else info.backend).n_frames
+        except (InoError, OSError, ValueError):
+            frames = None
+        if frames is None or frames >= info.n_frames:
+            self._real_frames[video] = None
+            return False
+        self._real_frames[video] = frames
+        message = f"{where}: {path} has {frames} frames, not the {info.n_frames} listed; its clips past the end are"
+        warnings.warn(f"{message} replaced by clips within it (correct the count)", ClipWarning, stacklevel=3)
+        return True
+
+    def _decode_clip(self, video: int, clip: int) -> np.ndarray:
+        try:
+            return self.decode(self._within(video, clip))
+        except (InoError, OSError):
+            if not self._probe_listed(video):
+                raise
+        return self.decode(self._within(video, clip))
+
     def __getitem__(self, item: tuple[int, int, int]) -> Any:
         epoch, position, clip_id = item
+        video, clip = self.index.locate(clip_id)
+        last: Exception | None = None
         for attempt in range(self.max_retries + 1):
+            if attempt:
+                rng = np.random.default_rng([self.seed, epoch, position, attempt])
+                video = int(rng.integers(len(self.index.videos)))
+                clip = int(rng.integers(self.index.clip_counts[video]))
             try:
-                frames = self.decode(clip_id)
+                frames = self._decode_clip(video, clip)
                 break
             except (InoError, OSError) as error:
-                path = str(self.index.videos[self.index.locate(clip_id)[0]])
+                path = str(self.index.videos[video])
                 if not self.decode_failures[path]:
-                    warnings.warn(f"clip {clip_id} failed to decode, using another: {error}", ClipWarning, stacklevel=2)
+                    failed = int(self.index.clip_starts[video]) + clip
+                    warnings.warn(f"clip {failed} failed to decode, using another: {error}", ClipWarning, stacklevel=2)
                 self.decode_failures[path] += 1
-                rng = np.random.default_rng([self.seed, epoch, position, attempt])
-                clip_id = int(rng.integers(self.index.n_clips))
+                last = error
         else:
-            raise InoError(f"epoch {epoch} position {position}: {self.max_retries + 1} clips in a row failed to decode")
+            raise InoError(
+                f"epoch {epoch} position {position}: {self.max_retries + 1} clips in a row failed to decode "
+                f"(the last: {last})"
+            )
         with _seeded(self.seed, epoch, position):
             return self.transform(frames)
 

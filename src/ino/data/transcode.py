@@ -21,13 +21,14 @@ import glob
 import json
 import logging
 import os
+import re
 import time
 import warnings
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -38,9 +39,11 @@ from ino.data.sources import ClipWarning, list_videos
 from ino.data.videos import av_frames, import_av, iter_frames, probe_video, resampled_indices
 from ino.errors import InoError
 from ino.utils.atomic import atomic_write, atomic_write_text
-from ino.utils.outputs import exclusive
+from ino.utils.outputs import claim_file, exclusive, mark_made, record_file, written_by_ino
 
 REPORT_NAME = "prepare-report.json"
+#: The random part of the temporary names that :func:`~ino.utils.atomic.atomic_write` (``mkstemp``) gives.
+TEMPORARY_SUFFIX = re.compile(r"[a-z0-9_]{8}")
 log = logging.getLogger(__name__)
 #: Part of every output's settings tag: bump when the encoding changes in a way that should redo old outputs.
 FORMAT_VERSION = 1
@@ -106,16 +109,31 @@ def output_name(relative: Path, is_file: bool) -> Path:
     return relative if is_file and relative.suffix.lower() == ".mp4" else relative.with_name(relative.name + ".mp4")
 
 
-def _is_current(output: Path, tag: str) -> bool:
-    """True when ``output`` is a complete output made with these settings (atomic writes: present = complete)."""
+def _settings_tag(output: Path) -> str | None:
+    """The settings ``ino prepare`` recorded in ``output`` (its ``comment`` tag), or None for any other file."""
     av = import_av()
     if av is None or not output.is_file():
-        return False
+        return None
     try:
         with av.open(str(output), metadata_errors="ignore") as container:
-            return container.metadata.get("comment") == tag
+            tag = container.metadata.get("comment")
     except (av.FFmpegError, OSError):
+        return None
+    return tag if isinstance(tag, str) and tag.startswith("ino-prepare v") else None
+
+
+def _is_current(output: Path, tag: str) -> bool:
+    """True when ``output`` is a complete output made with these settings (atomic writes: present = complete)."""
+    return _settings_tag(output) == tag
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is a report that ``ino prepare`` wrote (before reports were recorded as ino's)."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
         return False
+    return isinstance(report, dict) and report.keys() == {f.name for f in fields(PrepareReport)}
 
 
 def _frames_to_write(source: Path, config: TranscodeConfig) -> tuple[Iterator[Any], Fraction, int, int]:
@@ -185,8 +203,10 @@ def _prepare_one(job: Job) -> FileResult:
     source, output, config, threads = job
     if _is_current(Path(output), config.tag()):
         return FileResult(source, output, "skipped", bytes_out=os.path.getsize(output))
-    for stale in Path(output).parent.glob(f".{glob.escape(Path(output).name)}.*"):
-        stale.unlink(missing_ok=True)  # the temporary file of a write that was killed (a crash, a broken pool)
+    # the temporary file of a write that was killed (a crash, a broken pool): mkstemp's 8 characters, no other
+    for stale in Path(output).parent.glob(f".{glob.escape(Path(output).name)}.{'?' * 8}"):
+        if TEMPORARY_SUFFIX.fullmatch(stale.name.rsplit(".", 1)[1]):
+            stale.unlink(missing_ok=True)
     try:
         frames = transcode(Path(source), Path(output), config, threads)
     except Exception as error:
@@ -234,17 +254,69 @@ def _run_jobs(jobs: list[Job], workers: int) -> Iterator[FileResult]:
                     break
 
 
+def _refuse_overlap(src: Path, dst: Path, videos: list[Path]) -> None:
+    """Stop when ``dst`` lies inside the folder ``src`` or holds a listed video: outputs would become inputs (a
+    rerun would transcode them again, or transcode a file onto itself), and leaving those videos out is silent."""
+    if src.is_dir() and (dst == src.resolve() or src.resolve() in dst.parents):
+        raise InoError(
+            f"--dst {dst} lies inside --src {src}: a later run would read its outputs as inputs; choose a --dst "
+            "outside --src"
+        )
+    inside = [v for v in videos if v.resolve() == dst or dst in v.resolve().parents]
+    if inside:
+        more = f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""
+        raise InoError(
+            f"{inside[0]}{more}, named by --src {src}, lies inside --dst {dst}: outputs would replace or re-encode "
+            "inputs; choose a --dst that holds none of the videos"
+        )
+
+
+def _claim_outputs(jobs: list[Job], dst: Path, overwrite: bool) -> None:
+    """Stop before any work when an output's name is taken by something ``ino`` did not write (a user's file of
+    the same name, a folder), unless ``overwrite``. An earlier run's output is ino's by its settings tag, even in a
+    folder without a marker (made by an older ``ino``, or copied with new modification times)."""
+    taken = []
+    for source, output, _, _ in jobs:
+        path = Path(output)
+        if path.is_dir():
+            raise InoError(f"{path} is a folder where the output of {source} goes: move it, or choose another --dst")
+        if path.exists() and not overwrite and not written_by_ino(path) and _settings_tag(path) is None:
+            taken.append((path, source))
+    if taken:
+        (path, source), more = taken[0], f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise InoError(
+            f"{path}{more} exists in --dst {dst} and was not written by ino (the output of {source} goes there): "
+            "move it away, choose another --dst, or pass --overwrite to replace it"
+        )
+    report = dst / REPORT_NAME
+    claim_file(report, overwrite=overwrite or _is_report(report), what="--dst report")
+
+
+def _make_folders(dst: Path, outputs: list[str], fresh: bool) -> None:
+    """Mark ``dst`` as ino's when this run made it (``fresh``), and create the folders the outputs go into, each
+    marked (a folder that exists stays as it is): the outputs in them are then ino's to replace on a rerun, with no
+    record per file."""
+    if fresh:
+        mark_made(dst)
+    needed = {folder for output in outputs for folder in Path(output).parents if dst in folder.parents}
+    for folder in sorted(needed, key=lambda f: len(f.parts)):
+        if not folder.exists():
+            mark_made(folder)
+
+
 def prepare(
     src: str | Path,
     dst: str | Path,
     config: TranscodeConfig | None = None,
     workers: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> PrepareReport:
     """Transcode every video that ``src`` names (a folder, glob or csv/txt list; see
     :func:`~ino.data.sources.list_videos`) into ``dst``; returns the report also written to ``dst``.
 
-    Each failed or missing input is logged as a warning (one line each) and listed in the report.
+    Each failed or missing input is logged as a warning (one line each) and listed in the report. A file in
+    ``dst`` that ``ino`` did not write is never replaced unless ``overwrite``: the command stops before any work.
     """
     config = config or TranscodeConfig()
     if config.short_side < 2 or config.keyframe_interval < 1 or (config.fps is not None and config.fps <= 0):
@@ -257,19 +329,20 @@ def prepare(
         warnings.simplefilter("ignore", ClipWarning)
         listed = list_videos(src)
     videos = [Path(os.path.abspath(v)) for v in listed]
-    videos = [v for v in videos if dst not in v.resolve().parents]  # never re-encode our own outputs
-    if not videos:
-        raise InoError(f"{src}: every listed video lies inside the destination {dst}")
+    _refuse_overlap(src, dst, videos)
     folder = src.is_dir() and listed != [src]  # a folder of videos, not one frame folder
     root = Path(os.path.abspath(src)) if folder else Path(os.path.commonpath([v.parent for v in videos]))
     workers = max(1, workers or os.cpu_count() or 1)
     threads = max(1, (os.cpu_count() or 1) // workers)  # encoder threads: fill the cores, no oversubscription
     jobs = [(str(v), str(dst / output_name(v.relative_to(root), v.is_file())), config, threads) for v in videos]
+    _claim_outputs(jobs, dst, overwrite)
     report = PrepareReport(settings=asdict(config), counts={"done": 0, "skipped": 0, "failed": 0})
     report.missing = [str(p) for p in listed.missing]
     for path in report.missing:
         log.warning("missing: %s", path)
+    fresh = not dst.exists()
     with exclusive(dst, "ino prepare"):
+        _make_folders(dst, [job[1] for job in jobs], fresh)
         for result in tqdm(_run_jobs(jobs, workers), total=len(jobs), unit="video", disable=not progress):
             report.counts[result.status] += 1
             report.frames += result.frames
@@ -278,5 +351,5 @@ def prepare(
                 report.failed.append({"source": result.source, "error": result.error})
                 log.warning("failed: %s: %s", result.source, result.error)
         report.seconds = round(time.perf_counter() - started, 3)
-        atomic_write_text(dst / REPORT_NAME, json.dumps(asdict(report), indent=1) + "\n")
+        record_file(atomic_write_text(dst / REPORT_NAME, json.dumps(asdict(report), indent=1) + "\n"))
     return report
