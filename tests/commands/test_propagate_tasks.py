@@ -1,5 +1,6 @@
 """``ino propagate --jhmdb-root`` / ``--vip-root`` and ``ino evaluate --jhmdb-root`` end to end: outputs, scores,
-resume (finished videos untouched, other settings refused), ``--max-frames``, and bad input as one line.
+resume (finished videos untouched, other settings refused), ``--max-frames`` (also ``ino evaluate``'s for DAVIS),
+and bad input as one line.
 
 A random-init ViT-Tiny/8 at a 64-pixel short side on small ``ino synth`` data keeps each run to seconds. The
 presets are explicit (``ino-davis``): the tasks' own defaults (``cropmae-jhmdb``, ``cropmae-vip``) come with the
@@ -16,11 +17,14 @@ import pytest
 from PIL import Image
 
 from ino.cli import main
+from ino.data.davis import DavisLayout
 from ino.data.jhmdb import JhmdbLayout, keypoints_path, read_keypoints, write_keypoints
+from ino.data.synthetic import SynthConfig, write_benchmark
 from ino.data.synthetic_jhmdb import LIST_NAME, JhmdbSynthConfig, write_jhmdb_benchmark
 from ino.data.synthetic_vip import SynthVipConfig, write_vip_benchmark
 from ino.data.vip import VipLayout
 from ino.evaluation.pck import evaluate_pck
+from ino.propagation.baselines import write_first_frame_baseline
 from ino.propagation.keypoint_runs import SHEET_COLUMNS, SHEET_FRAMES
 from ino.propagation.keypoints import KEYPOINT_PRESETS, GridGeometry, decode_joints, encode_joints
 from ino.propagation.presets import resolve_config, target_size
@@ -174,3 +178,17 @@ def test_bad_input_is_one_line_before_any_work(
     code, _, err = run(capsys, *[values.get(a, a) for a in args], *out)
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_max_frames_scores_a_truncated_davis_run(tmp_path: Path, capsys) -> None:
+    root, results = tmp_path / "davis", tmp_path / "baseline"
+    names = write_benchmark(root, sequences=1, config=SynthConfig(height=48, width=80, frames=7))
+    write_first_frame_baseline(DavisLayout(root), names, results)
+    for late in sorted((results / names[0]).glob("*.png"))[4:]:
+        late.unlink()  # what ino propagate --max-frames 4 leaves
+    code, _, err = run(capsys, "evaluate", "--davis-root", str(root), "--results", str(results), "--quiet")
+    assert code == 2 and "00004.png is missing" in err
+    code, _, err = run(capsys, "evaluate", "--davis-root", str(root), "--results", str(results), "--max-frames", "4",
+                       "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert "first 4" in json.loads((results / "evaluation-val.json").read_text())["protocol"]["frames_scored"]
