@@ -175,8 +175,6 @@ def test_a_quick_check_is_marked_and_a_task_without_one_is_refused(
         (["--checkpoint", "random", "--name", "a/b", "DAVIS"], "--name 'a/b': a model's name is its folder name"),
         (["--checkpoint", "random", "--name", "suite.md", "DAVIS"], "--name 'suite.md': a model's name is its folder"),
         (["--checkpoint", "random", "--davis-root", "absent"], "--davis-root absent: no such folder"),
-        (["--checkpoint", "random", "--jhmdb-root", "."], "the JHMDB keypoints task is not available yet"),
-        (["--checkpoint", "random", "--vip-root", "."], "the VIP parts task is not available yet"),
         (["--checkpoint", "random", "--all-frames", "."], "--all-frames belongs to --ytvos-root"),
         (["--checkpoint", "random"], "give at least one task root"),
     ],

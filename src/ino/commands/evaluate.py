@@ -1,4 +1,5 @@
-"""``ino evaluate``: DAVIS-2017 semi-supervised J&F, or VIP part mIoU, of a results folder (never imports torch)."""
+"""``ino evaluate``: DAVIS-2017 semi-supervised J&F, JHMDB keypoint PCK or VIP part mIoU of a results folder (never
+imports torch)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,28 @@ from typing import TYPE_CHECKING
 from ino.commands._args import comma_list, positive_int
 
 if TYPE_CHECKING:
+    from ino.evaluation.pck import PckEvaluation
     from ino.evaluation.scorer import Evaluation
+    from ino.evaluation.vip import VipEvaluation
 
-SUMMARY = "score predictions with DAVIS J&F or VIP part mIoU"
+SUMMARY = "score predictions with DAVIS J&F, JHMDB PCK or VIP part mIoU"
 DESCRIPTION = (
-    "Score DAVIS-format predictions with the DAVIS-2017 semi-supervised J&F, or VIP part-label predictions with "
-    "CRW's mIoU (--vip-root) (docs/evaluation.md)."
+    "Score DAVIS-format predictions with the DAVIS-2017 semi-supervised J&F, JHMDB keypoints with CRW's PCK "
+    "(--jhmdb-root), or VIP part-label predictions with CRW's mIoU (--vip-root) (docs/evaluation.md)."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     roots = parser.add_mutually_exclusive_group(required=True)
     roots.add_argument("--davis-root", help="DAVIS-layout folder with Annotations/<resolution>/")
+    roots.add_argument("--jhmdb-root", help="JHMDB folder: PCK of <action>/<video>.json keypoint files")
     roots.add_argument("--vip-root", help="VIP_Fine folder: part mIoU of <video>/<frame>.png class-id maps")
     parser.add_argument("--results", required=True, help="folder of <sequence>/<frame>.png predictions")
     parser.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt; VIP: lists/<set>_videos.txt")
+    parser.add_argument("--list", default=None, help="JHMDB or VIP video list file (JHMDB default: every video)")
+    parser.add_argument(
+        "--max-frames", type=positive_int, default=None, help="score only each video's first N frames (a quick check)"
+    )
     parser.add_argument("--resolution", default="480p", help="resolution folder name, e.g. 480p")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated subset of sequences")
     parser.add_argument("--out", default=None, help="where to write CSV/JSON/PNG (default: --results)")
@@ -39,9 +47,36 @@ def print_and_write(evaluation: Evaluation, out: str, set_name: str) -> None:
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
 
 
+def print_and_write_pck(evaluation: PckEvaluation, out: str) -> None:
+    """The PCK table on stdout, then ``pck.json`` and ``pck.md`` (``ino evaluate``, ``ino propagate --evaluate``)."""
+    from ino.evaluation.pck import format_pck_table, write_pck_outputs
+
+    print(format_pck_table(evaluation))
+    paths = write_pck_outputs(evaluation, out)
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+
+
+def print_and_write_vip(evaluation: VipEvaluation, out: str, set_name: str) -> None:
+    """The mIoU tables on stdout, then the VIP JSON and Markdown (``ino evaluate``, ``ino propagate --evaluate``)."""
+    from ino.evaluation.vip_report import format_vip_tables, write_vip_outputs
+
+    print(format_vip_tables(evaluation, set_name))
+    paths = write_vip_outputs(evaluation, out, set_name)
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+
+
 def run(args: argparse.Namespace) -> None:
+    from ino.errors import InoError
+
+    if args.list and not (args.jhmdb_root or args.vip_root):
+        raise InoError("--list belongs to --jhmdb-root or --vip-root (DAVIS: --set, --sequences)")
+    if args.allow_missing and args.jhmdb_root:
+        raise InoError("--allow-missing applies to DAVIS and VIP: JHMDB needs every video's keypoint file")
     if args.vip_root:
         _run_vip(args)
+        return
+    if args.jhmdb_root:
+        _run_jhmdb(args)
         return
     from pathlib import Path
 
@@ -62,15 +97,32 @@ def run(args: argparse.Namespace) -> None:
         allow_missing=args.allow_missing,
         sequences=args.sequences,
         progress=not args.quiet,
+        max_frames=args.max_frames,
     )
     print_and_write(evaluation, out, args.set)
+
+
+def _run_jhmdb(args: argparse.Namespace) -> None:
+    """JHMDB keypoints: ``--list`` names the videos (default: every video with a joint file), ``--sequences``
+    picks ``<action>/<video>`` names."""
+    from ino.data.jhmdb import JhmdbLayout
+    from ino.evaluation.pck import evaluate_pck
+    from ino.utils.outputs import refuse_inside, writable_folder
+
+    out = args.out or args.results
+    refuse_inside(out, JhmdbLayout(args.jhmdb_root).data_folders())
+    if args.out:
+        writable_folder(out)
+    evaluation = evaluate_pck(
+        args.jhmdb_root, args.results, list_file=args.list, videos=args.sequences, max_frames=args.max_frames
+    )
+    print_and_write_pck(evaluation, out)
 
 
 def _run_vip(args: argparse.Namespace) -> None:
     """VIP part propagation: ``--set`` names ``lists/<set>_videos.txt``, ``--sequences`` picks videos."""
     from ino.data.vip import VipLayout
     from ino.evaluation.vip import evaluate_vip
-    from ino.evaluation.vip_report import format_vip_tables, write_vip_outputs
     from ino.utils.outputs import refuse_inside
 
     out = args.out or args.results
@@ -79,11 +131,11 @@ def _run_vip(args: argparse.Namespace) -> None:
         args.vip_root,
         args.results,
         set_name=args.set,
+        list_file=args.list,
         videos=args.sequences,
         workers=args.workers,
         allow_missing=args.allow_missing,
         progress=not args.quiet,
+        max_frames=args.max_frames,
     )
-    print(format_vip_tables(evaluation, args.set))
-    paths = write_vip_outputs(evaluation, out, args.set)
-    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    print_and_write_vip(evaluation, out, args.set)

@@ -14,14 +14,24 @@ from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, LABEL_DOWNS
 if TYPE_CHECKING:
     import torch
 
+    from ino.propagation.api import VideoPropagator
     from ino.utils.distributed import Distributed
 
-SUMMARY = "segment objects through videos by label propagation (DAVIS, YouTube-VOS, any video)"
+SUMMARY = "propagate masks, keypoints or part labels through videos (DAVIS, YouTube-VOS, JHMDB, VIP, any video)"
 DESCRIPTION = (
-    "Propagate first-frame masks through videos with a ViT's patch features (INO protocol; docs/propagation.md). "
-    "Give exactly one of --davis-root, --ytvos-root or --video. Under torchrun (--nproc-per-node N) the sequences "
-    "are split over the ranks, one device each; rank 0 merges the run state and runs --evaluate."
+    "Propagate first-frame labels through videos with a ViT's patch features (docs/propagation.md): object masks "
+    "(DAVIS, YouTube-VOS, a video), JHMDB joints, VIP part classes. Give exactly one of --davis-root, --ytvos-root, "
+    "--jhmdb-root, --vip-root or --video. Under torchrun (--nproc-per-node N) the sequences are split over the "
+    "ranks, one device each; rank 0 merges the run state and runs --evaluate."
 )
+#: each mode's option and default preset (cropmae-jhmdb / cropmae-vip: CropMAE's JHMDB and VIP protocols)
+MODES = {
+    "davis_root": "ino-davis",
+    "ytvos_root": "ino-ytvos",
+    "jhmdb_root": "cropmae-jhmdb",
+    "vip_root": "cropmae-vip",
+    "video": "ino-davis",
+}
 
 #: protocol knobs exposed as options: (type, choices, help); None keeps the preset's value
 _OVERRIDES = {
@@ -45,12 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--davis-root", default=None, help="DAVIS-layout folder: writes <out>/<sequence>/*.png")
     parser.add_argument("--ytvos-root", default=None, help="YouTube-VOS split folder (valid/): writes Annotations.zip")
     parser.add_argument("--all-frames", default=None, help="YouTube-VOS valid_all_frames/ folder (every frame)")
+    parser.add_argument("--jhmdb-root", default=None, help="JHMDB folder: writes <out>/<action>/<video>.json joints")
+    parser.add_argument("--vip-root", default=None, help="VIP_Fine folder: writes <out>/<video>/<frame>.png class ids")
     parser.add_argument("--video", default=None, help="a video file or a folder of frames")
     parser.add_argument("--mask", default=None, help="first-frame mask PNG for --video (0 = background)")
     parser.add_argument("--checkpoint", required=True, help="weights file (INO/DINO/timm/safetensors) or 'random'")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
-        "--preset", choices=sorted(PRESETS), default=None, help="default: ino-davis (ino-ytvos for YouTube-VOS)"
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="default: ino-davis; ino-ytvos for YouTube-VOS, cropmae-jhmdb for JHMDB, cropmae-vip for VIP",
     )
     parser.add_argument("--which", choices=CHECKPOINT_KEYS, default=None, help="checkpoint entry (INO: student)")
     parser.add_argument(
@@ -67,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="our ViT: inferred from files; a timm name fixes it",
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of a random backbone")
-    parser.add_argument("--set", default="val", help="DAVIS ImageSets/2017/<set>.txt")
+    parser.add_argument("--set", default="val", help="DAVIS ImageSets/2017/<set>.txt; VIP lists/<set>_videos.txt")
+    parser.add_argument("--list", default=None, help="JHMDB or VIP video list file (JHMDB default: every video)")
     parser.add_argument("--resolution", default="480p", help="DAVIS resolution folder")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated sequences / videos")
     parser.add_argument(
@@ -81,7 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, choices=choices, default=None, help=text)
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="frames per backbone pass (8 GPU, 1 CPU)")
-    parser.add_argument("--evaluate", action="store_true", help="score the DAVIS results with J&F afterwards")
+    parser.add_argument("--keypoint-topk", type=positive_int, default=None, help="JHMDB decode top-k (crw 3, else 5)")
+    parser.add_argument(
+        "--keypoint-sigma", type=positive_float, default=None, help="JHMDB joint Gaussian sigma in grid cells (0.5)"
+    )
+    parser.add_argument("--no-overlay", action="store_true", help="JHMDB: no per-video skeleton contact sheet")
+    parser.add_argument("--evaluate", action="store_true", help="score afterwards: DAVIS J&F, JHMDB PCK or VIP mIoU")
     parser.add_argument("--workers", type=positive_int, default=None, help="scoring threads (default: CPU count)")
     parser.add_argument("--fps", type=positive_float, default=None, help="overlay video frame rate (default: video's)")
     parser.add_argument(
@@ -95,7 +116,7 @@ def _config(args: argparse.Namespace, device: torch.device) -> tuple[str, Propag
     from ino.propagation.presets import resolve_config
     from ino.utils.hardware import cpu_has_native_bf16
 
-    preset = args.preset or ("ino-ytvos" if args.ytvos_root else "ino-davis")
+    preset = args.preset or next(MODES[mode] for mode in MODES if getattr(args, mode))
     overrides: dict[str, object] = {name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None}
     if args.feature_dtype is None and device.type == "cpu" and cpu_has_native_bf16():
         overrides["feature_dtype"] = "bfloat16"  # same J&F within 0.005 on davis-dev, faster (docs/propagation.md)
@@ -125,15 +146,20 @@ def run(args: argparse.Namespace) -> None:
     from ino.utils import distributed
     from ino.utils.distributed import world_size_from_environment
 
-    modes = [name for name in ("davis_root", "ytvos_root", "video") if getattr(args, name)]
+    modes = [name for name in MODES if getattr(args, name)]
     if len(modes) != 1:
-        raise InoError("give exactly one of --davis-root, --ytvos-root or --video")
+        raise InoError("give exactly one of --davis-root, --ytvos-root, --jhmdb-root, --vip-root or --video")
     if args.video and not args.mask:
         raise InoError("--video needs --mask, the first frame's mask PNG")
     if args.video and world_size_from_environment() > 1:
         raise InoError("--video propagates one video, frame after frame: run it without torchrun")
-    if args.evaluate and not args.davis_root:
-        raise InoError("--evaluate scores DAVIS results; YouTube-VOS is scored by its evaluation server")
+    if args.evaluate and (args.ytvos_root or args.video):
+        raise InoError("--evaluate scores DAVIS, JHMDB or VIP results; YouTube-VOS is scored by its evaluation server")
+    if args.list and not (args.jhmdb_root or args.vip_root):
+        raise InoError("--list belongs to --jhmdb-root or --vip-root (DAVIS: --set, --sequences)")
+    keypoint_options = [args.keypoint_topk, args.keypoint_sigma, args.no_overlay or None]
+    if any(option is not None for option in keypoint_options) and not args.jhmdb_root:
+        raise InoError("--keypoint-topk, --keypoint-sigma and --no-overlay belong to --jhmdb-root")
     if args.arch is not None and args.arch not in VIT_ARCHS:
         from ino.models.timm_backbone import check_timm_arch
 
@@ -191,6 +217,8 @@ def _run(args: argparse.Namespace, dist: Distributed) -> None:
         )
         if main:
             print(f"wrote {out / 'Annotations'} and {archive}")
+    elif args.jhmdb_root or args.vip_root:
+        _run_parts_or_keypoints(args, propagator, settings, preset, dist)
     else:
         names = propagate_davis(
             args.davis_root,
@@ -225,3 +253,39 @@ def _evaluate(args: argparse.Namespace, names: list[str]) -> None:
         max_frames=args.max_frames,
     )
     print_and_write(evaluation, args.out, args.set)
+
+
+def _run_parts_or_keypoints(
+    args: argparse.Namespace, propagator: VideoPropagator, settings: dict[str, object], preset: str, dist: Distributed
+) -> None:
+    """JHMDB keypoints or VIP parts: propagate (this rank's share), then rank 0 reports and, with --evaluate,
+    scores the run's videos."""
+    common = {"videos": args.sequences, "max_frames": args.max_frames, "progress": not args.quiet, "dist": dist}
+    if args.jhmdb_root:
+        from ino.propagation.keypoint_runs import keypoint_spec, propagate_jhmdb
+
+        spec = keypoint_spec(preset, topk=args.keypoint_topk, sigma=args.keypoint_sigma)
+        names = propagate_jhmdb(args.jhmdb_root, args.out, propagator, settings, list_file=args.list,
+                                keypoints=spec, overlay=not args.no_overlay, **common)  # fmt: skip
+    else:
+        from ino.propagation.part_runs import propagate_vip
+
+        names = propagate_vip(args.vip_root, args.out, propagator, settings, set_name=args.set, list_file=args.list,
+                              **common)  # fmt: skip
+    if not dist.is_main:
+        return
+    print(f"wrote {len(names)} video(s) to {args.out}")
+    if not args.evaluate:
+        return
+    if args.jhmdb_root:
+        from ino.commands.evaluate import print_and_write_pck
+        from ino.evaluation.pck import evaluate_pck
+
+        print_and_write_pck(evaluate_pck(args.jhmdb_root, args.out, videos=names, max_frames=args.max_frames), args.out)
+    else:
+        from ino.commands.evaluate import print_and_write_vip
+        from ino.evaluation.vip import evaluate_vip
+
+        evaluation = evaluate_vip(args.vip_root, args.out, set_name=args.set, videos=names, workers=args.workers,
+                                  progress=not args.quiet, max_frames=args.max_frames)  # fmt: skip
+        print_and_write_vip(evaluation, args.out, args.set)

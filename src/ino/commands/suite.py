@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{name}-preset", choices=sorted(PRESETS), default=None, help=f"default: {task.default_preset}"
         )
     tasks.add_argument("--all-frames", default=None, help="YouTube-VOS valid_all_frames/ folder (every frame)")
+    tasks.add_argument("--jhmdb-list", default=None, help="JHMDB video list, e.g. the split-1 test list (default: all)")
     parser.add_argument("--scale-size", type=int, default=None, help="short side for every task; -1 = native size")
     parser.add_argument(
         "--feature-dtype",
@@ -61,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-frames",
         type=positive_int,
         default=None,
-        help="quick check: each sequence's first N frames (DAVIS); marked in the table",
+        help="quick check: each sequence's first N frames (DAVIS, JHMDB, VIP); marked in the table",
     )
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="frames per backbone pass (8 GPU, 1 CPU)")
@@ -113,12 +114,16 @@ def _tasks(args: argparse.Namespace) -> list[TaskSpec]:
 
     if args.all_frames and not args.ytvos_root:
         raise InoError("--all-frames belongs to --ytvos-root")
+    if args.jhmdb_list and not args.jhmdb_root:
+        raise InoError("--jhmdb-list belongs to --jhmdb-root")
     specs = []
     for name in TASKS:
         root = getattr(args, f"{name}_root")
         if root:
             ytvos_frames = name == "ytvos" and args.all_frames
             options = {"all_frames": str(Path(args.all_frames).resolve())} if ytvos_frames else {}
+            if name == "jhmdb" and args.jhmdb_list:
+                options = {"list_file": str(Path(args.jhmdb_list).resolve())}
             specs.append(TaskSpec(name, root, getattr(args, f"{name}_preset"), options))
     return specs
 

@@ -150,17 +150,22 @@ def evaluate_pck(
     videos: Sequence[str] | None = None,
     thresholds: Sequence[float] = THRESHOLDS,
     exclude_unlabelled: bool = False,
+    max_frames: int | None = None,
 ) -> PckEvaluation:
     """Score ``results/<action>/<video>.json`` (or ``.npz``) against a JHMDB root.
 
     Videos: ``videos`` if given, else those of ``list_file``, else every video with a joint file.
     ``exclude_unlabelled`` also drops ground-truth joints stored as (0, 0) - a deliberate departure from the
-    reference, which scores them at (-1, -1); off by default.
+    reference, which scores them at (-1, -1); off by default. ``max_frames`` scores each video's first N frames
+    only (a quick check of a run made with the same limit, not the benchmark); predictions then need at least
+    those frames.
     """
     started = time.perf_counter()
     thresholds = tuple(float(a) for a in thresholds)
     if not thresholds or any(not a > 0 for a in thresholds):
         raise InoError(f"PCK thresholds must be > 0, got {thresholds}")
+    if max_frames is not None and max_frames < 1:
+        raise InoError(f"max_frames must be >= 1, got {max_frames}")
     layout = JhmdbLayout(Path(jhmdb_root))
     results = Path(results)
     if not results.is_dir():
@@ -171,9 +176,15 @@ def evaluate_pck(
         truth = layout.joints(name)
         path = _predictions(results, name)
         pred = read_keypoints(path)
-        if pred.shape[0] != truth.n_frames:
-            raise InoError(f"{path}: {pred.shape[0]} frame(s) of keypoints but the ground truth has {truth.n_frames}")
-        distance, counted = normalised_distances(pred, truth.joints, truth.labelled if exclude_unlabelled else None)
+        scored_frames = truth.n_frames if max_frames is None else min(truth.n_frames, max_frames)
+        if not scored_frames <= pred.shape[0] <= truth.n_frames:
+            limit = "" if max_frames is None else f" (max_frames {max_frames} scores its first {scored_frames})"
+            raise InoError(
+                f"{path}: {pred.shape[0]} frame(s) of keypoints but the ground truth has {truth.n_frames}{limit}"
+            )
+        window = slice(0, scored_frames)
+        labelled = truth.labelled[window] if exclude_unlabelled else None
+        distance, counted = normalised_distances(pred[window], truth.joints[window], labelled)
         scored.append(VideoPck(name, distance, counted))
     counted_per_joint = sum((v.counted.sum(axis=0) for v in scored), np.zeros(N_JOINTS, dtype=np.int64))
     protocol = {
@@ -183,7 +194,9 @@ def evaluate_pck(
         "list": None if list_file is None or videos else str(list_file),
         "videos": names,
         "thresholds": list(thresholds),
-        "frames_scored": "every annotated frame except the first (the given one)",
+        "frames_scored": "every annotated frame except the first (the given one)"
+        + ("" if max_frames is None else f", of the first {max_frames} (truncated videos, not the benchmark)"),
+        "max_frames": max_frames,
         "joints_counted": "predicted x >= 0 (NaN = not predicted)"
         + (" and labelled in the ground truth (not (0, 0))" if exclude_unlabelled else "; ground-truth zeros count"),
         "reference_length": "0.6 x diagonal of the box around the counted ground-truth joints of the frame "

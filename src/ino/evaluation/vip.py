@@ -131,6 +131,16 @@ class _Task:
     video: VipVideo
     results_dir: Path
     allow_missing: bool
+    scored: tuple[Path, ...]  # the annotations scored: every one, or those within max_frames
+
+
+def scored_annotations(video: VipVideo, max_frames: int | None = None) -> tuple[Path, ...]:
+    """The annotations of ``video`` that are scored: all, or with ``max_frames`` those among the first N frames
+    from the first annotated one (the frames a run with that limit propagates through)."""
+    if max_frames is None:
+        return video.annotations
+    window = {p.stem for p in video.propagated_frames()[:max_frames]}
+    return tuple(p for p in video.annotations if p.stem in window)
 
 
 def _prediction_path(task: _Task, frame: str) -> Path | None:
@@ -145,7 +155,7 @@ def _prediction_path(task: _Task, frame: str) -> Path | None:
 def _score_video(task: _Task) -> np.ndarray:
     """The confusion matrix of one video's annotated frames; runs in a worker thread."""
     matrix = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
-    for annotation in task.video.annotations:
+    for annotation in task.scored:
         frame = annotation.stem
         where = f"video {task.video.name!r}, frame {frame}"
         try:
@@ -168,18 +178,18 @@ def _score_video(task: _Task) -> np.ndarray:
 
 def _run(tasks: list[_Task], workers: int, progress: bool) -> list[np.ndarray]:
     """Score videos in order; threads suffice because PNG decoding and NumPy release the GIL."""
-    bar = tqdm(total=sum(len(t.video.annotations) for t in tasks), unit="frame", desc="scoring", disable=not progress)
+    bar = tqdm(total=sum(len(t.scored) for t in tasks), unit="frame", desc="scoring", disable=not progress)
     outputs = []
     with bar:
         if workers <= 1 or len(tasks) <= 1:
             for task in tasks:
                 outputs.append(_score_video(task))
-                bar.update(len(task.video.annotations))
+                bar.update(len(task.scored))
             return outputs
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for task, output in zip(tasks, pool.map(_score_video, tasks), strict=True):
                 outputs.append(output)
-                bar.update(len(task.video.annotations))
+                bar.update(len(task.scored))
     return outputs
 
 
@@ -192,22 +202,29 @@ def evaluate_vip(
     workers: int | None = None,
     allow_missing: bool = False,
     progress: bool = False,
+    max_frames: int | None = None,
 ) -> VipEvaluation:
     """Score ``results/<video>/<frame>.png`` class-id maps against a ``VIP_Fine`` root's part annotations.
 
     The videos are ``videos`` when given, else those of ``list_file`` (default ``lists/<set>_videos.txt``), else
-    every annotated video.
+    every annotated video. ``max_frames`` scores only the annotated frames among each video's first N frames from
+    its first annotated one (a quick check of a run made with the same limit, not the benchmark).
     """
     started = time.perf_counter()
+    if max_frames is not None and max_frames < 1:
+        raise InoError(f"max_frames must be >= 1, got {max_frames}")
     layout = VipLayout(Path(vip_root))
     results = Path(results)
     if not results.is_dir():
         raise InoError(f"{results}: results folder not found")
     names = list(videos) if videos else layout.videos(set_name, list_file)
-    tasks = [_Task(layout.video(name), results / name, allow_missing) for name in names]
+    tasks = []
+    for name in names:
+        video = layout.video(name)
+        tasks.append(_Task(video, results / name, allow_missing, scored_annotations(video, max_frames)))
     workers = workers or os.cpu_count() or 1
     matrices = _run(tasks, workers, progress)
-    scores = [VideoScores(t.video.name, list(t.video.annotated), m) for t, m in zip(tasks, matrices, strict=True)]
+    scores = [VideoScores(t.video.name, [p.stem for p in t.scored], m) for t, m in zip(tasks, matrices, strict=True)]
     evaluation = VipEvaluation(scores)
     if evaluation.confusion.sum() == 0:
         raise InoError(f"{layout.root}: no ground-truth pixel with a class id 0..{N_CLASSES - 1} in the scored frames")
@@ -219,7 +236,9 @@ def evaluate_vip(
         "list": str(list_file) if list_file is not None else str(layout.list_file(set_name)),
         "videos": names,
         "classes": N_CLASSES,
-        "frames_scored": "every annotated frame of every video, the first annotated frame included",
+        "frames_scored": "every annotated frame of every video, the first annotated frame included"
+        + ("" if max_frames is None else f", among the first {max_frames} frames (truncated, not the benchmark)"),
+        "max_frames": max_frames,
         "resize": "predictions resized to the ground-truth size, PIL nearest neighbour",
         "ignored": f"ground-truth pixels outside 0..{N_CLASSES - 1} (VIP's {IGNORE_ID}) count nowhere",
         "aggregation": "one 20 x 20 confusion matrix over all scored frames; IoU per class; mean over the classes "

@@ -78,8 +78,9 @@ class RunState:
             )
         return finished
 
-    def is_finished(self, name: str, folder: Path) -> bool:
-        return name in self.finished and folder.is_dir()
+    def is_finished(self, name: str, output: Path) -> bool:
+        """Recorded as finished, and its output (a sequence's folder, a video's keypoint file) is still there."""
+        return name in self.finished and output.exists()
 
     def finish(self, name: str) -> None:
         if name not in self.finished:

@@ -70,10 +70,10 @@ def score_davis(root: Path, results: Path, names: list[str], *, max_frames: int 
 
 
 def score_jhmdb(root: Path, results: Path, names: list[str], *, max_frames: int | None, progress: bool) -> TaskScores:
-    """JHMDB PCK (:func:`ino.evaluation.pck.evaluate_pck`), already in percent."""
+    """JHMDB PCK (:func:`ino.evaluation.pck.evaluate_pck`), already in percent; ``max_frames`` for a quick check."""
     from ino.evaluation.pck import evaluate_pck, write_pck_outputs
 
-    evaluation = evaluate_pck(root, results, videos=names)
+    evaluation = evaluate_pck(root, results, videos=names, max_frames=max_frames)
     paths = write_pck_outputs(evaluation, results)
     scores = evaluation.global_results()
     return TaskScores(
@@ -85,11 +85,11 @@ def score_jhmdb(root: Path, results: Path, names: list[str], *, max_frames: int 
 
 
 def score_vip(root: Path, results: Path, names: list[str], *, max_frames: int | None, progress: bool) -> TaskScores:
-    """VIP part mIoU (:func:`ino.evaluation.vip.evaluate_vip`)."""
+    """VIP part mIoU (:func:`ino.evaluation.vip.evaluate_vip`); ``max_frames`` for a quick check."""
     from ino.evaluation.vip import evaluate_vip
     from ino.evaluation.vip_report import write_vip_outputs
 
-    evaluation = evaluate_vip(root, results, set_name=SET_NAME, videos=names, progress=progress)
+    evaluation = evaluate_vip(root, results, set_name=SET_NAME, videos=names, progress=progress, max_frames=max_frames)
     paths = write_vip_outputs(evaluation, results, SET_NAME)
     return TaskScores(
         metrics={"mIoU": _percent(evaluation.miou())},

@@ -2,16 +2,17 @@
 
 A task is one :class:`Task` in :data:`TASKS`; adding one is a few lines (``register(Task(...))``), and the command
 gains ``--<name>-root`` and ``--<name>-preset`` from it. Both callables are named by module and attribute and
-imported only when a task runs, so that reading the registry (``ino suite --help``) imports no torch, and a task
-whose run does not exist yet in this version of ``ino`` is refused with one line instead of an import error.
+imported only when a task runs, so that reading the registry (``ino suite --help``) imports no torch.
 
-The propagation callable has the shape of :func:`ino.propagation.runs.propagate_davis`::
+The propagation callable has the shape of :func:`ino.propagation.runs.propagate_davis` (JHMDB:
+:func:`ino.propagation.keypoint_runs.propagate_jhmdb`, VIP: :func:`ino.propagation.part_runs.propagate_vip`)::
 
     propagate(root, out, propagator, settings, *, progress, dist, **options) -> list[str]
 
 writing every sequence's (video's) output under ``out``, resumably (``settings`` go to the run state), doing only
 this rank's share under ``torchrun`` and returning the names of the whole run on every rank. ``options`` are the
-task's own keywords (``max_frames`` when the task takes ``--max-frames``; YouTube-VOS ``all_frames``). The scoring
+task's own keywords (``max_frames`` when the task takes ``--max-frames``; YouTube-VOS ``all_frames``; JHMDB
+``list_file``). The scoring
 callable is ``score(root, results, names, *, max_frames, progress) -> TaskScores`` (:mod:`ino.suite.adapters`).
 """
 
@@ -73,21 +74,13 @@ class Task:
         return self.metrics[0] if self.metrics else None
 
     def check_available(self, preset: str) -> None:
-        """Stop with one line when this version of ``ino`` lacks the task's run or its preset."""
+        """Stop with one line, before any work, when the task's preset is not one of this version of ``ino``."""
         from ino.propagation.presets import PRESETS
 
-        missing = []
-        if isinstance(self.propagate, LazyFunction):
-            try:
-                self.propagate.resolve()
-            except InoError:
-                missing.append(f"its run {self.propagate.qualified}")
         if preset not in PRESETS:
-            missing.append(f"the preset {preset!r}")
-        if missing:
             raise InoError(
-                f"--{self.name}-root: the {self.title} task is not available yet in this version of ino (no "
-                f"{' and no '.join(missing)}); leave --{self.name}-root out"
+                f"--{self.name}-root: the {self.title} task's preset {preset!r} is not in this version of ino; "
+                f"choose one with --{self.name}-preset ({', '.join(sorted(PRESETS))})"
             )
 
 
@@ -134,7 +127,7 @@ register(
         name="jhmdb",
         title="JHMDB keypoints",
         default_preset="crw-jhmdb",
-        propagate=LazyFunction("ino.propagation.runs", "propagate_jhmdb"),
+        propagate=LazyFunction("ino.propagation.keypoint_runs", "propagate_jhmdb"),
         score=_adapter("score_jhmdb"),
         metrics=("PCK@0.1", "PCK@0.2"),
         item="video",
@@ -146,6 +139,8 @@ register(
             "joints read back as the top-k weighted mean of each map",
             "metric": "PCK at 0.1 and 0.2 of 0.6 x the ground-truth box diagonal, mean over joints, in percent",
         },
+        max_frames=True,
+        options=("list_file",),
     )
 )
 register(
@@ -153,7 +148,7 @@ register(
         name="vip",
         title="VIP parts",
         default_preset="crw-vip",
-        propagate=LazyFunction("ino.propagation.runs", "propagate_vip"),
+        propagate=LazyFunction("ino.propagation.part_runs", "propagate_vip"),
         score=_adapter("score_vip"),
         metrics=("mIoU",),
         item="video",
@@ -164,6 +159,7 @@ register(
             "label encoding": "the 20 part classes of the first annotated frame, one channel each",
             "metric": "mean IoU over the 20 classes from one confusion matrix (0/0 classes skipped), in percent",
         },
+        max_frames=True,
     )
 )
 register(
