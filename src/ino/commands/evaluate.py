@@ -81,13 +81,14 @@ def run(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from ino.data.davis import DavisLayout
-    from ino.evaluation.scorer import evaluate
+    from ino.evaluation.scorer import evaluate, keep_freed_memory
     from ino.utils.outputs import refuse_inside, writable_folder
 
     out = args.out or args.results
     refuse_inside(out, DavisLayout(Path(args.davis_root)).data_folders())
     if args.out:  # checked before scoring, which may take minutes (--results was read, so it exists)
         writable_folder(out)
+    keep_freed_memory()  # a command's own process: page faults were a quarter of its CPU time (docs/evaluation.md)
     evaluation = evaluate(
         args.davis_root,
         args.results,

@@ -36,7 +36,8 @@ def keep_freed_memory() -> bool:
     Scoring a frame allocates and frees a few arrays of about 0.4 MB (decoded PNGs, crops, padded lines). By
     default glibc returns such memory at once and page-faults it back for the next frame: that was a quarter of
     the CPU time of ``ino evaluate`` (docs/evaluation.md#speed). The setting is process-wide and lasting (the
-    process may hold up to 64 MB more than it needs). Returns whether it was applied: not with another C library.
+    process may hold up to 64 MB more than it needs), so the library never calls it on its caller's behalf: the
+    ``ino evaluate`` command does. Returns whether it was applied: not with another C library.
     """
     try:
         os.confstr("CS_GNU_LIBC_VERSION")
@@ -210,13 +211,12 @@ def evaluate(
     """Score the predictions in ``results/<sequence>/<frame>.png`` against a DAVIS-layout ground truth.
 
     ``max_frames`` truncates every sequence to its first N annotated frames before the protocol's first/last
-    exclusion (to score a quick ``ino propagate --max-frames N`` run); None is the official protocol. Under glibc
-    the process then keeps up to 64 MB of freed memory for reuse (:func:`keep_freed_memory`).
+    exclusion (to score a quick ``ino propagate --max-frames N`` run); None is the official protocol. A process
+    that scores many sequences may first call :func:`keep_freed_memory` (``ino evaluate`` does).
     """
     if max_frames is not None and max_frames < 3:
         raise InoError(f"max_frames must be >= 3 (the first and last frames are not scored), got {max_frames}")
     started = time.perf_counter()
-    keep_freed_memory()
     layout = DavisLayout(Path(davis_root), resolution)
     results = Path(results)
     if not results.is_dir():
