@@ -196,3 +196,17 @@ def test_an_out_that_cannot_be_written_stops_before_scoring(bench, results, tmp_
     code, _, err = _run(capsys, "--davis-root", str(bench / "davis"), "--results", str(results), "--out", str(out))
     assert code == 2 and err.count("\n") == 1 and str(out) in err and "00004" not in err
     assert blocker.read_text() == "the user's file\n"
+
+
+@pytest.mark.parametrize("form", ["vip", "jhmdb"])
+def test_every_benchmark_checks_its_out_before_scoring(tmp_path, capsys, form):
+    """As for DAVIS: an --out that is a file stops at once, and the results (absent here) are never read."""
+    data = tmp_path / form
+    assert main(["synth", "--format", form, "--out", str(data), "--sequences", "2", "--frames", "5",
+                 "--height", "48", "--width", "64", "--quiet"]) == 0  # fmt: skip
+    blocker = tmp_path / "scores.json"
+    blocker.write_text("the user's file\n")
+    root = "--vip-root" if form == "vip" else "--jhmdb-root"
+    code, _, err = _run(capsys, root, str(data), "--results", str(tmp_path / "absent"), "--out", str(blocker))
+    assert code == 2 and err.count("\n") == 1 and str(blocker) in err and "absent" not in err
+    assert blocker.read_text() == "the user's file\n"

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from ino.commands._args import comma_list, positive_int
 
 if TYPE_CHECKING:
+    from ino.data.davis import DavisLayout
+    from ino.data.jhmdb import JhmdbLayout
+    from ino.data.vip import VipLayout
     from ino.evaluation.pck import PckEvaluation
     from ino.evaluation.scorer import Evaluation
     from ino.evaluation.vip import VipEvaluation
@@ -67,27 +70,42 @@ def print_and_write_vip(evaluation: VipEvaluation, out: str, set_name: str) -> N
 
 def run(args: argparse.Namespace) -> None:
     from ino.errors import InoError
+    from ino.utils.outputs import refuse_inside, writable_folder
 
     if args.list and not (args.jhmdb_root or args.vip_root):
         raise InoError("--list belongs to --jhmdb-root or --vip-root (DAVIS: --set, --sequences)")
     if args.allow_missing and args.jhmdb_root:
         raise InoError("--allow-missing applies to DAVIS and VIP: JHMDB needs every video's keypoint file")
+    out = args.out or args.results
+    refuse_inside(out, _layout(args).data_folders())
+    if args.out:  # checked before scoring, which may take minutes (--results was read, so it exists)
+        writable_folder(out)
     if args.vip_root:
-        _run_vip(args)
-        return
-    if args.jhmdb_root:
-        _run_jhmdb(args)
-        return
+        _run_vip(args, out)
+    elif args.jhmdb_root:
+        _run_jhmdb(args, out)
+    else:
+        _run_davis(args, out)
+
+
+def _layout(args: argparse.Namespace) -> DavisLayout | JhmdbLayout | VipLayout:
+    """The dataset given, whose data folders no output may lie in."""
     from pathlib import Path
 
     from ino.data.davis import DavisLayout
-    from ino.evaluation.scorer import evaluate, keep_freed_memory
-    from ino.utils.outputs import refuse_inside, writable_folder
+    from ino.data.jhmdb import JhmdbLayout
+    from ino.data.vip import VipLayout
 
-    out = args.out or args.results
-    refuse_inside(out, DavisLayout(Path(args.davis_root)).data_folders())
-    if args.out:  # checked before scoring, which may take minutes (--results was read, so it exists)
-        writable_folder(out)
+    if args.vip_root:
+        return VipLayout(args.vip_root)
+    if args.jhmdb_root:
+        return JhmdbLayout(args.jhmdb_root)
+    return DavisLayout(Path(args.davis_root))
+
+
+def _run_davis(args: argparse.Namespace, out: str) -> None:
+    from ino.evaluation.scorer import evaluate, keep_freed_memory
+
     keep_freed_memory()  # a command's own process: page faults were a quarter of its CPU time (docs/evaluation.md)
     evaluation = evaluate(
         args.davis_root,
@@ -103,31 +121,21 @@ def run(args: argparse.Namespace) -> None:
     print_and_write(evaluation, out, args.set)
 
 
-def _run_jhmdb(args: argparse.Namespace) -> None:
+def _run_jhmdb(args: argparse.Namespace, out: str) -> None:
     """JHMDB keypoints: ``--list`` names the videos (default: every video with a joint file), ``--sequences``
     picks ``<action>/<video>`` names."""
-    from ino.data.jhmdb import JhmdbLayout
     from ino.evaluation.pck import evaluate_pck
-    from ino.utils.outputs import refuse_inside, writable_folder
 
-    out = args.out or args.results
-    refuse_inside(out, JhmdbLayout(args.jhmdb_root).data_folders())
-    if args.out:
-        writable_folder(out)
     evaluation = evaluate_pck(
         args.jhmdb_root, args.results, list_file=args.list, videos=args.sequences, max_frames=args.max_frames
     )
     print_and_write_pck(evaluation, out)
 
 
-def _run_vip(args: argparse.Namespace) -> None:
+def _run_vip(args: argparse.Namespace, out: str) -> None:
     """VIP part propagation: ``--set`` names ``lists/<set>_videos.txt``, ``--sequences`` picks videos."""
-    from ino.data.vip import VipLayout
     from ino.evaluation.vip import evaluate_vip
-    from ino.utils.outputs import refuse_inside
 
-    out = args.out or args.results
-    refuse_inside(out, VipLayout(args.vip_root).data_folders())
     evaluation = evaluate_vip(
         args.vip_root,
         args.results,
