@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ino.errors import InoError
+from ino.models.vit import build_vit
 from ino.propagation.engine import LabelPropagator, first_frame_labels, labels_to_mask
+from ino.propagation.features import FeatureExtractor, preprocess, tapped_block
 from ino.propagation.presets import PRESETS, PropagationConfig
 from support.reference_propagation import reference_soft
 
@@ -256,3 +258,30 @@ def test_the_references_rule_is_crw_s_formulation(topk: int, n_last_frames: int)
     for t, f in enumerate(features):
         soft = propagator.step(f, labels=labels if t == 0 else None)
         torch.testing.assert_close(soft, expected[t], rtol=0, atol=1e-12, msg=f"frame {t}")
+
+
+# --- the references' inputs: float resize, ImageNet std, the last block
+
+
+def test_frames_are_resized_as_float_for_the_references() -> None:
+    rgb = np.random.default_rng(8).integers(0, 256, size=(120, 203, 3), dtype=np.uint8)
+    config = dataclasses.replace(PRESETS["cropmae-davis"], fixed_size=(96, 176))
+    # CropMAE: cv2.imread -> float32 / 255 -> cv2.resize -> (x - mean) / std with std 0.229 (src/data/vos.py)
+    image = cv2.resize(rgb.astype(np.float32) / 255.0, (176, 96))
+    expected = (image - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    x = preprocess(rgb, config)
+    np.testing.assert_allclose(x.permute(1, 2, 0).numpy(), expected, atol=2e-6)
+    rounded = preprocess(rgb, dataclasses.replace(config, resize_dtype="uint8"))
+    assert (rounded - x).abs().max() > 1e-3  # a uint8 resize rounds every pixel to an integer
+
+
+def test_feature_block_minus_one_is_the_last_block_of_any_depth() -> None:
+    torch.manual_seed(0)
+    vit = build_vit("vit_tiny", 16).eval()
+    frame = np.random.default_rng(9).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+    config = dataclasses.replace(PRESETS["cropmae-davis"], fixed_size=None, short_side=48)
+    last = FeatureExtractor(vit, config).batch([frame])
+    eleven = FeatureExtractor(vit, dataclasses.replace(config, feature_block=11)).batch([frame])
+    assert torch.equal(last, eleven) and tapped_block(vit, -12) == 0
+    with pytest.raises(InoError, match=r"feature block -13 does not exist: the backbone has blocks 0..11"):
+        FeatureExtractor(vit, dataclasses.replace(config, feature_block=-13))

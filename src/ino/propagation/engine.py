@@ -19,181 +19,37 @@ from that chain; background comes only from chain 0. Any number of objects works
 labels instead of a mask (keypoint heat maps, part probabilities): chain 0 then owns all their channels and
 they come out soft, never argmaxed (labels summing to 1 in every cell give outputs that do).
 
+The references' rule (CRW, CropMAE; docs/propagation.md) is four settings away: a disk window (``window``), a
+first frame outside it (``window_first_frame``), a context that always holds ``n_last_frames`` entries, copies of
+the chain's first frame filling in at the start and each counted in the top-k (``pad_context``), and exactly k
+neighbours (``topk_ties``). A chain's context is a multiset, (frame, windowed) -> count: each frame is compared
+once, and the counts weigh its entries in the joint top-k and the weights.
+
 Why it is fast: the dense formulation builds an (n_ctx * hw, hw) affinity (1.8 GB at 480p) and an (hw, hw)
 window mask. Here queries go in rectangular tiles of at most ``chunk_size`` cells; a tile only meets the key
 rectangle its windows cover, one context frame at a time, and keeps each frame's top k + 1 logits. The joint
 k-th largest of those lists is the exact threshold (a top-k entry is in its own frame's top k), exp runs on
 the survivors only, and a query whose list's (k+1)-th entry still reaches the threshold (an exact tie) is
-recomputed exactly. Peak memory is chunk_size x window for one context frame plus the stored context.
+recomputed exactly. Peak memory is chunk_size x window for one context frame plus the stored context; an
+unwindowed first frame is met whole, chunk_size x h * w.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ino.data.davis import VOID_ID, object_ids
+from ino.data.davis import object_ids
 from ino.errors import InoError
 from ino.propagation.features import feature_dtype
+from ino.propagation.grid_labels import first_frame_labels, labels_to_mask
 from ino.propagation.presets import PropagationConfig
+from ino.propagation.tiles import Tile, all_keys, tiles, whole
 
-
-def first_frame_labels(
-    ids: np.ndarray,
-    grid_hw: tuple[int, int],
-    config: PropagationConfig,
-    n_classes: int | None = None,
-    keep: Iterable[int] | None = None,
-) -> torch.Tensor:
-    """Soft labels (n_classes, h, w) on the feature grid from a full-resolution id map (0 = background).
-
-    ``bilinear`` (INO): the one-hot at the original resolution is resized with align_corners=True, which
-    point-samples it (an object thinner than a patch can vanish). ``nearest`` (DINO): the id map is resized
-    with PIL nearest, then one-hot encoded. ``cv2-linear`` (CRW, CropMAE): the id map is resized to the network
-    input (grid x patch) with cv2 INTER_NEAREST, one-hot encoded, and resized to the grid with cv2 INTER_LINEAR:
-    half-pixel centres, no antialiasing, so each cell averages the 2 x 2 pixels around its centre (computed as
-    ``F.interpolate(align_corners=False)``, which is that). Only the ids in ``keep`` (default: all present) get
-    channels.
-    """
-    ids = object_ids(ids)
-    present = [int(i) for i in np.unique(ids)]
-    keep = present if keep is None else sorted(set(keep))
-    n_classes = max(present) + 1 if n_classes is None else n_classes
-    if keep and max(keep) >= n_classes:
-        raise InoError(f"object id {max(keep)} does not fit in {n_classes} classes")
-    h, w = grid_hw
-    labels = torch.zeros(n_classes, h, w)
-    if not keep:
-        return labels
-    selected = torch.tensor(keep)[:, None, None]
-    if config.label_downsampling == "nearest":
-        small = np.asarray(Image.fromarray(ids).resize((w, h), Image.NEAREST))
-        labels[keep] = (torch.from_numpy(small.astype(np.int64))[None] == selected).float()
-    elif config.label_downsampling == "cv2-linear":
-        size = (h * config.patch_size, w * config.patch_size)
-        if ids.shape != size:
-            ids = cv2.resize(ids, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-        one_hot = (torch.from_numpy(ids.astype(np.int64))[None] == selected).float()
-        labels[keep] = F.interpolate(one_hot[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-    else:
-        one_hot = (torch.from_numpy(ids.astype(np.int64))[None] == selected).float()
-        labels[keep] = F.interpolate(one_hot[None], size=(h, w), mode="bilinear", align_corners=True)[0]
-    return labels
-
-
-def labels_to_mask(
-    soft: torch.Tensor, target_hw: tuple[int, int], original_hw: tuple[int, int], config: PropagationConfig
-) -> np.ndarray:
-    """Output ids (H, W) uint8 from soft labels (n, h, w): x patch bilinear, norm_mask, argmax, nearest resize.
-
-    norm_mask rescales each channel whose max is > 0 to [0, 1] (min-max); all-zero channels stay zero. The last
-    resize, to the original size, is PIL's nearest (INO, DINO) or cv2's INTER_NEAREST (``mask_resize="cv2"``,
-    CRW's and CropMAE's ``convert_davis.py``), which sample different pixels: cv2 takes floor(x * in / out).
-    """
-    if soft.shape[0] > VOID_ID + 1:
-        raise InoError(f"{soft.shape[0]} classes do not fit in a uint8 mask")
-    up = F.interpolate(soft[None], size=target_hw, mode="bilinear", align_corners=False)[0]
-    if config.norm_mask:
-        low = up.amin(dim=(1, 2), keepdim=True)
-        high = up.amax(dim=(1, 2), keepdim=True)
-        up = torch.where(high > 0, (up - low) / (high - low), up)
-    ids = up.argmax(dim=0).to(torch.uint8).cpu().numpy()
-    if ids.shape != tuple(original_hw) and config.mask_resize == "cv2":
-        ids = cv2.resize(ids, (original_hw[1], original_hw[0]), interpolation=cv2.INTER_NEAREST)
-    elif ids.shape != tuple(original_hw):
-        ids = np.asarray(Image.fromarray(ids).resize((original_hw[1], original_hw[0]), Image.NEAREST))
-    return ids
-
-
-@dataclass(frozen=True)
-class _Tile:
-    """A rectangle of query cells and the key rectangle covering all their windows (clipped to the grid)."""
-
-    rows: slice
-    cols: slice
-    key_rows: slice
-    key_cols: slice
-    query_index: torch.Tensor
-    key_index: torch.Tensor
-
-    def outside(self, radius: int, disk: bool, device: torch.device) -> torch.Tensor | None:
-        """(queries, keys) True where a key lies outside the query's window; None when none does.
-
-        Square: |dy| > radius or |dx| > radius. Disk: dy^2 + dx^2 >= radius^2, i.e. not strictly inside
-        (CRW's ``sqrt(dy^2 + dx^2) < radius``; equal on integer offsets, as sqrt is correctly rounded).
-        """
-        ranges = [torch.arange(s.start, s.stop, device=device) for s in (self.rows, self.cols)]
-        keys = [torch.arange(s.start, s.stop, device=device) for s in (self.key_rows, self.key_cols)]
-        dy, dx = ((r[:, None] - k[None]).abs() for r, k in zip(ranges, keys, strict=True))
-        if disk:
-            far = dy[:, None, :, None] ** 2 + dx[None, :, None, :] ** 2 >= radius**2
-            return far.reshape(dy.shape[0] * dx.shape[0], -1) if far.any() else None
-        far_rows, far_cols = dy > radius, dx > radius
-        if not (far_rows.any() or far_cols.any()):
-            return None
-        far = far_rows[:, None, :, None] | far_cols[None, :, None, :]
-        return far.reshape(far_rows.shape[0] * far_cols.shape[0], -1)
-
-
-def _band_cost(n: int, size: int, radius: int) -> int:
-    """Sum over the bands of `size` cells along an axis of n cells of band length x clipped key extent."""
-    return sum(
-        (min(start + size, n) - start) * (min(start + size + radius, n) - max(start - radius, 0))
-        for start in range(0, n, size)
-    )
-
-
-@cache
-def _tiles(h: int, w: int, radius: int, chunk_size: int) -> tuple[_Tile, ...]:
-    """Tiles of at most chunk_size queries, shaped to minimise the total query x key products.
-
-    ``radius`` is the reach of a window along each axis. That total is separable into a row and a column factor
-    (:func:`_band_cost`), so every height is tried.
-    """
-    best = min(
-        ((rows, min(w, chunk_size // rows)) for rows in range(1, min(h, chunk_size) + 1)),
-        key=lambda shape: (
-            _band_cost(h, shape[0], radius) * _band_cost(w, shape[1], radius),
-            -shape[0] * shape[1],
-        ),
-    )
-    grid = torch.arange(h * w).view(h, w)
-    tiles = []
-    for r0 in range(0, h, best[0]):
-        for c0 in range(0, w, best[1]):
-            rows, cols = slice(r0, min(r0 + best[0], h)), slice(c0, min(c0 + best[1], w))
-            key_rows = slice(max(r0 - radius, 0), min(rows.stop + radius, h))
-            key_cols = slice(max(c0 - radius, 0), min(cols.stop + radius, w))
-            tiles.append(
-                _Tile(
-                    rows,
-                    cols,
-                    key_rows,
-                    key_cols,
-                    grid[rows, cols].reshape(-1),
-                    grid[key_rows, key_cols].reshape(-1),
-                )
-            )
-    return tuple(tiles)
-
-
-@cache
-def _all_keys(h: int, w: int) -> torch.Tensor:
-    """Every cell of an h x w grid, row-major: the keys of an unwindowed context frame."""
-    return torch.arange(h * w)
-
-
-def _whole(tile: _Tile, h: int, w: int) -> _Tile:
-    """The tile's queries against every key of the grid: an unwindowed context frame (the references' first)."""
-    return dataclasses.replace(tile, key_rows=slice(0, h), key_cols=slice(0, w), key_index=_all_keys(h, w))
+__all__ = ["LabelPropagator", "first_frame_labels", "labels_to_mask"]
 
 
 @dataclass
@@ -374,7 +230,7 @@ class LabelPropagator:
         distinct = {(e.t, e.windowed): e for entries in chains for e in entries}
         dtype = chains[0][0].frame.labels.dtype
         outputs = [query.new_empty(h * w, self._n_classes, dtype=dtype) for _ in chains]
-        for tile in _tiles(h, w, self._reach, cfg.chunk_size):
+        for tile in tiles(h, w, self._reach, cfg.chunk_size):
             q = query[tile.rows, tile.cols].reshape(-1, query.shape[2])
             outside = tile.outside(cfg.radius, cfg.window == "disk", query.device)
             lists = self._frame_tops(q, list(distinct.values()), tile, outside)
@@ -387,7 +243,7 @@ class LabelPropagator:
         return outputs
 
     def _frame_tops(
-        self, q: torch.Tensor, entries: list[_Entry], tile: _Tile, outside: torch.Tensor | None
+        self, q: torch.Tensor, entries: list[_Entry], tile: Tile, outside: torch.Tensor | None
     ) -> dict[tuple[int, bool], tuple[torch.Tensor, torch.Tensor, bool]]:
         """Per (frame, windowed): the k + 1 largest logits per query, their key indices, and whether keys were cut.
 
@@ -401,7 +257,7 @@ class LabelPropagator:
             first = group[0]
             if first.whole:
                 h, w = first.frame.features.shape[:2]
-                logits = self._logits(q, first.frame, _whole(tile, h, w), None)
+                logits = self._logits(q, first.frame, whole(tile, h, w), None)
             else:
                 logits = self._logits(q, first.frame, tile, outside)
             for entry in group:
@@ -411,29 +267,29 @@ class LabelPropagator:
         return lists
 
     def _entry_logits(
-        self, q: torch.Tensor, entry: _Entry, tile: _Tile, outside: torch.Tensor | None
+        self, q: torch.Tensor, entry: _Entry, tile: Tile, outside: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """An entry's logits against its keys (-inf outside the window when windowed) and those keys' indices."""
         if entry.whole:
             h, w = entry.frame.features.shape[:2]
-            return self._cut(self._logits(q, entry.frame, _whole(tile, h, w), None), entry, tile, outside)
+            return self._cut(self._logits(q, entry.frame, whole(tile, h, w), None), entry, tile, outside)
         return self._cut(self._logits(q, entry.frame, tile, outside), entry, tile, outside)
 
     def _cut(
-        self, logits: torch.Tensor, entry: _Entry, tile: _Tile, outside: torch.Tensor | None
+        self, logits: torch.Tensor, entry: _Entry, tile: Tile, outside: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The entry's logits and key indices from the frame's logits (against the whole frame when ``whole``)."""
         if not entry.whole:
             return logits, tile.key_index.to(logits.device)
         if not entry.windowed:
-            return logits, _all_keys(*entry.frame.features.shape[:2]).to(logits.device)
+            return logits, all_keys(*entry.frame.features.shape[:2]).to(logits.device)
         key_index = tile.key_index.to(logits.device)
         windowed = logits[:, key_index]
         if outside is not None:
             windowed.masked_fill_(outside, float("-inf"))
         return windowed, key_index
 
-    def _logits(self, q: torch.Tensor, frame: _Frame, tile: _Tile, outside: torch.Tensor | None) -> torch.Tensor:
+    def _logits(self, q: torch.Tensor, frame: _Frame, tile: Tile, outside: torch.Tensor | None) -> torch.Tensor:
         """Windowed affinities of a query tile to one context frame, always in float32 (or float64).
 
         Half-precision features are stored as such (half the context memory) but multiplied in float32: bf16
@@ -515,7 +371,7 @@ class LabelPropagator:
         threshold: torch.Tensor,
         top: torch.Tensor,
         entries: list[_Entry],
-        tile: _Tile,
+        tile: Tile,
         outside: torch.Tensor | None,
     ) -> torch.Tensor:
         """Predictions for tied queries from every key >= their threshold (``exact``: sharing the last slots).

@@ -241,13 +241,14 @@ def resolve_config(preset: str | PropagationConfig = "ino-davis", **overrides: o
     """A preset by name (or a config) with any fields replaced, e.g. ``resolve_config("ino-davis", topk=10)``.
 
     A size rule given (``short_side``, ``long_side`` or ``fixed_size``) replaces the preset's: the other two become
-    None unless given too, so ``resolve_config("crw-jhmdb", short_side=240)`` is a short side of 240.
+    None unless given too, so ``resolve_config("crw-jhmdb", short_side=240)`` is a short side of 240 and
+    ``short_side=None`` the native size (``--scale-size 240`` and ``-1``).
     """
     config = get_preset(preset) if isinstance(preset, str) else preset
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(PropagationConfig)})
     if unknown:
         raise InoError(f"unknown propagation setting(s): {', '.join(unknown)}")
-    if any(overrides.get(name) is not None for name in SIZE_RULES):  # a size rule given replaces the preset's
+    if any(name in overrides for name in SIZE_RULES):  # a size rule given replaces the preset's
         overrides = {**{name: None for name in SIZE_RULES}, **overrides}
     return dataclasses.replace(config, **overrides) if overrides else config
 
