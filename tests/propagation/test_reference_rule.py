@@ -285,3 +285,36 @@ def test_feature_block_minus_one_is_the_last_block_of_any_depth() -> None:
     assert torch.equal(last, eleven) and tapped_block(vit, -12) == 0
     with pytest.raises(InoError, match=r"feature block -13 does not exist: the backbone has blocks 0..11"):
         FeatureExtractor(vit, dataclasses.replace(config, feature_block=-13))
+
+
+def test_the_default_rule_is_inos_and_gives_what_it_gave_before_the_options() -> None:
+    """Checksums of the engine's soft labels before these options existed (commit 881d874): random
+    frames alternating with coarsely quantised ones (exact ties at the k-th), and an object added at frame 3; sums
+    of about 2,000 held to 1e-9."""
+    for name in ("ino-davis", "ino-ytvos", "dino-davis"):
+        config = PRESETS[name]
+        assert (config.window, config.window_first_frame, config.pad_context, config.topk_ties) == (
+            "square",
+            True,
+            False,
+            "keep",
+        )
+        assert (config.resize_dtype, config.mask_resize, config.long_side, config.fixed_size) == (
+            "uint8",
+            "pil",
+            None,
+            None,
+        )
+    h, w = 5, 7
+    generator = torch.Generator().manual_seed(11)
+    features = [torch.randn(6, h, w, generator=generator, dtype=torch.float64) for _ in range(6)]
+    features = [f.round().clamp(-1, 1) if t % 2 else f for t, f in enumerate(features)]
+    ids = np.kron((np.arange(h * w).reshape(h, w) % 3).astype(np.uint8), np.ones((8, 8), dtype=np.uint8))
+    late = np.zeros_like(ids)
+    late[8:32, 24:56] = 4
+    config = dataclasses.replace(PRESETS["ino-davis"], short_side=None, radius=2, n_last_frames=2, chunk_size=9)
+    outputs = run(config, features, {0: ids, 3: late})
+    cell = torch.arange(1, h * w + 1, dtype=torch.float64).reshape(1, h, w)
+    sums = [float((soft * torch.arange(1, soft.shape[0] + 1)[:, None, None] * cell).sum()) for soft in outputs]
+    before = [1248.0, 1293.038612967908, 1346.375330314458, 1868.846061501943, 2253.885140629436, 2315.569524004783]
+    np.testing.assert_allclose(sums, before, rtol=0, atol=1e-9)
