@@ -35,6 +35,18 @@ def test_the_youtube_vos_rule_names_its_size_overrides() -> None:
     assert rule == "native size, each side floored to a multiple of 8; 1920x1080 -> 1280x720; 1920x816 -> 1280x720"
 
 
+def test_a_card_names_the_references_rule_and_their_size_rules() -> None:
+    card = protocol_card(TASKS["davis"], "cropmae-davis", get_preset("cropmae-davis"), BACKBONE)
+    assert card["preset"].startswith("cropmae-davis: CropMAE (Eymaël et al., ECCV 2024)")
+    assert card["resolution rule"] == "every frame resized to 880x480 (squashed: the aspect ratio is not kept)"
+    assert card["radius"] == "20 feature cells (disk window, distance < 20; the first frame is not windowed)"
+    assert "copies of the first frame" in card["context"] and "exactly k" in card["top-k"]
+    assert card["backbone layer"] == "patch tokens of the last block + the final norm"
+    assert card["resizing"] == "frames by cv2 bilinear on float32 pixels; masks back to the frame size by cv2 nearest"
+    rule = resolution_rule(get_preset("cropmae-vip"))
+    assert rule == "long side 880, short side scaled and floored to a multiple of 64 (a resize, no crop)"
+
+
 @pytest.mark.parametrize("row", CONTEXT_ROWS, ids=lambda r: f"{r.task}-{r.method}-{r.backbone}-{r.trained_on}")
 def test_every_quoted_row_has_its_source_protocol_and_the_task_s_metrics(row) -> None:
     task = TASKS[row.task]

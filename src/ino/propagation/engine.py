@@ -19,146 +19,37 @@ from that chain; background comes only from chain 0. Any number of objects works
 labels instead of a mask (keypoint heat maps, part probabilities): chain 0 then owns all their channels and
 they come out soft, never argmaxed (labels summing to 1 in every cell give outputs that do).
 
+The references' rule (CRW, CropMAE; docs/propagation.md) is four settings away: a disk window (``window``), a
+first frame outside it (``window_first_frame``), a context that always holds ``n_last_frames`` entries, copies of
+the chain's first frame filling in at the start and each counted in the top-k (``pad_context``), and exactly k
+neighbours (``topk_ties``). A chain's context is a multiset, (frame, windowed) -> count: each frame is compared
+once, and the counts weigh its entries in the joint top-k and the weights.
+
 Why it is fast: the dense formulation builds an (n_ctx * hw, hw) affinity (1.8 GB at 480p) and an (hw, hw)
 window mask. Here queries go in rectangular tiles of at most ``chunk_size`` cells; a tile only meets the key
 rectangle its windows cover, one context frame at a time, and keeps each frame's top k + 1 logits. The joint
 k-th largest of those lists is the exact threshold (a top-k entry is in its own frame's top k), exp runs on
 the survivors only, and a query whose list's (k+1)-th entry still reaches the threshold (an exact tie) is
-recomputed exactly. Peak memory is chunk_size x window for one context frame plus the stored context.
+recomputed exactly. Peak memory is chunk_size x window for one context frame plus the stored context; an
+unwindowed first frame is met whole, chunk_size x h * w.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ino.data.davis import VOID_ID, object_ids
+from ino.data.davis import object_ids
 from ino.errors import InoError
 from ino.propagation.features import feature_dtype
+from ino.propagation.grid_labels import first_frame_labels, labels_to_mask
 from ino.propagation.presets import PropagationConfig
+from ino.propagation.tiles import Tile, all_keys, tiles, whole
 
-
-def first_frame_labels(
-    ids: np.ndarray,
-    grid_hw: tuple[int, int],
-    config: PropagationConfig,
-    n_classes: int | None = None,
-    keep: Iterable[int] | None = None,
-) -> torch.Tensor:
-    """Soft labels (n_classes, h, w) on the feature grid from a full-resolution id map (0 = background).
-
-    ``bilinear`` (INO): the one-hot at the original resolution is resized with align_corners=True, which
-    point-samples it (an object thinner than a patch can vanish). ``nearest`` (DINO): the id map is resized
-    with PIL nearest, then one-hot encoded. Only the ids in ``keep`` (default: all present) get channels.
-    """
-    ids = object_ids(ids)
-    present = [int(i) for i in np.unique(ids)]
-    keep = present if keep is None else sorted(set(keep))
-    n_classes = max(present) + 1 if n_classes is None else n_classes
-    if keep and max(keep) >= n_classes:
-        raise InoError(f"object id {max(keep)} does not fit in {n_classes} classes")
-    h, w = grid_hw
-    labels = torch.zeros(n_classes, h, w)
-    if not keep:
-        return labels
-    selected = torch.tensor(keep)[:, None, None]
-    if config.label_downsampling == "nearest":
-        small = np.asarray(Image.fromarray(ids).resize((w, h), Image.NEAREST))
-        labels[keep] = (torch.from_numpy(small.astype(np.int64))[None] == selected).float()
-    else:
-        one_hot = (torch.from_numpy(ids.astype(np.int64))[None] == selected).float()
-        labels[keep] = F.interpolate(one_hot[None], size=(h, w), mode="bilinear", align_corners=True)[0]
-    return labels
-
-
-def labels_to_mask(
-    soft: torch.Tensor, target_hw: tuple[int, int], original_hw: tuple[int, int], config: PropagationConfig
-) -> np.ndarray:
-    """Output ids (H, W) uint8 from soft labels (n, h, w): x patch bilinear, norm_mask, argmax, PIL nearest.
-
-    norm_mask rescales each channel whose max is > 0 to [0, 1] (min-max); all-zero channels stay zero.
-    """
-    if soft.shape[0] > VOID_ID + 1:
-        raise InoError(f"{soft.shape[0]} classes do not fit in a uint8 mask")
-    up = F.interpolate(soft[None], size=target_hw, mode="bilinear", align_corners=False)[0]
-    if config.norm_mask:
-        low = up.amin(dim=(1, 2), keepdim=True)
-        high = up.amax(dim=(1, 2), keepdim=True)
-        up = torch.where(high > 0, (up - low) / (high - low), up)
-    ids = up.argmax(dim=0).to(torch.uint8).cpu().numpy()
-    if ids.shape != tuple(original_hw):
-        ids = np.asarray(Image.fromarray(ids).resize((original_hw[1], original_hw[0]), Image.NEAREST))
-    return ids
-
-
-@dataclass(frozen=True)
-class _Tile:
-    """A rectangle of query cells and the key rectangle covering all their windows (clipped to the grid)."""
-
-    rows: slice
-    cols: slice
-    key_rows: slice
-    key_cols: slice
-    query_index: torch.Tensor
-    key_index: torch.Tensor
-
-    def outside(self, radius: int, device: torch.device) -> torch.Tensor | None:
-        """(queries, keys) True where a key lies outside the query's window; None when none does."""
-        ranges = [torch.arange(s.start, s.stop, device=device) for s in (self.rows, self.cols)]
-        keys = [torch.arange(s.start, s.stop, device=device) for s in (self.key_rows, self.key_cols)]
-        far_rows = (ranges[0][:, None] - keys[0][None]).abs() > radius
-        far_cols = (ranges[1][:, None] - keys[1][None]).abs() > radius
-        if not (far_rows.any() or far_cols.any()):
-            return None
-        far = far_rows[:, None, :, None] | far_cols[None, :, None, :]
-        return far.reshape(far_rows.shape[0] * far_cols.shape[0], -1)
-
-
-def _band_cost(n: int, size: int, radius: int) -> int:
-    """Sum over the bands of `size` cells along an axis of n cells of band length x clipped key extent."""
-    return sum(
-        (min(start + size, n) - start) * (min(start + size + radius, n) - max(start - radius, 0))
-        for start in range(0, n, size)
-    )
-
-
-@cache
-def _tiles(h: int, w: int, radius: int, chunk_size: int) -> tuple[_Tile, ...]:
-    """Tiles of at most chunk_size queries, shaped to minimise the total query x key products.
-
-    That total is separable into a row and a column factor (:func:`_band_cost`), so every height is tried.
-    """
-    best = min(
-        ((rows, min(w, chunk_size // rows)) for rows in range(1, min(h, chunk_size) + 1)),
-        key=lambda shape: (
-            _band_cost(h, shape[0], radius) * _band_cost(w, shape[1], radius),
-            -shape[0] * shape[1],
-        ),
-    )
-    grid = torch.arange(h * w).view(h, w)
-    tiles = []
-    for r0 in range(0, h, best[0]):
-        for c0 in range(0, w, best[1]):
-            rows, cols = slice(r0, min(r0 + best[0], h)), slice(c0, min(c0 + best[1], w))
-            key_rows = slice(max(r0 - radius, 0), min(rows.stop + radius, h))
-            key_cols = slice(max(c0 - radius, 0), min(cols.stop + radius, w))
-            tiles.append(
-                _Tile(
-                    rows,
-                    cols,
-                    key_rows,
-                    key_cols,
-                    grid[rows, cols].reshape(-1),
-                    grid[key_rows, key_cols].reshape(-1),
-                )
-            )
-    return tuple(tiles)
+__all__ = ["LabelPropagator", "first_frame_labels", "labels_to_mask"]
 
 
 @dataclass
@@ -171,6 +62,21 @@ class _Frame:
 class _Chain:
     start: int  # frame whose mask introduced the chain's objects
     valid: torch.Tensor  # (n_classes,) 1 for the channels this chain owns
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """Context frame ``t`` of a chain, windowed or not, counted ``count`` times in the chain's joint top-k.
+
+    ``whole``: frame ``t`` has an unwindowed entry this step, so its windowed logits are cut from the unwindowed
+    ones: copies of a key then have bitwise equal logits and tie as the references' copies do.
+    """
+
+    t: int
+    frame: _Frame
+    windowed: bool
+    count: int
+    whole: bool
 
 
 class LabelPropagator:
@@ -190,6 +96,8 @@ class LabelPropagator:
         self._n_classes = n_classes or 0
         self._t = 0
         self._grid: tuple[int, int] | None = None
+        # a disk of radius R holds offsets up to R - 1 along an axis
+        self._reach = config.radius - 1 if config.window == "disk" else config.radius
 
     @property
     def frame_index(self) -> int:
@@ -229,9 +137,7 @@ class LabelPropagator:
         label_dtype = torch.promote_types(dtype, torch.float32)
         merged = torch.zeros(query.shape[0] * query.shape[1], self._n_classes, device=self.device, dtype=label_dtype)
         if self._chains:
-            contexts = [
-                [c.start, *range(max(self._t - self.config.n_last_frames, c.start + 1), self._t)] for c in self._chains
-            ]
+            contexts = [self._context(c.start) for c in self._chains]
             for chain, pred in zip(self._chains, self._predict(query, contexts), strict=True):
                 merged += pred * chain.valid
         if labels is not None:
@@ -243,6 +149,25 @@ class LabelPropagator:
         self._frames = {t: f for t, f in self._frames.items() if t in needed}
         self._t += 1
         return merged.T.reshape(-1, *self._grid)
+
+    def _context(self, start: int) -> dict[tuple[int, bool], int]:
+        """A chain's context as a multiset: (frame, windowed) -> times counted, the chain's first frame first.
+
+        The short context is the last ``n_last_frames`` frames after ``start``; with ``pad_context`` it always
+        holds ``n_last_frames`` entries, those before ``start`` being copies of it, as the references pad a
+        video's start with copies of frame 0 (a chain that starts mid-video is treated as a video starting
+        there). The first frame is windowed unless ``window_first_frame`` is off; its windowed copies then are
+        entries of their own.
+        """
+        cfg, t = self.config, self._t
+        if cfg.pad_context:
+            short = [max(start, u) for u in range(t - cfg.n_last_frames, t)]
+        else:
+            short = list(range(max(t - cfg.n_last_frames, start + 1), t))
+        context = {(start, cfg.window_first_frame): 1}
+        for u in short:
+            context[(u, True)] = context.get((u, True), 0) + 1
+        return context
 
     def _check_labels(self, labels: torch.Tensor, grid: tuple[int, int], with_ids: bool) -> None:
         """One clear error for soft labels given with ids, after frame 0, or of the wrong shape or values."""
@@ -293,39 +218,78 @@ class LabelPropagator:
             self._chains.append(_Chain(self._t, valid))
         return (1 - coverage) * merged + coverage * init
 
-    def _predict(self, query: torch.Tensor, contexts: list[list[int]]) -> list[torch.Tensor]:
-        """Each chain's prediction (hw, n_classes); per-frame top-(k+1) lists are shared between chains."""
+    def _predict(self, query: torch.Tensor, contexts: list[dict[tuple[int, bool], int]]) -> list[torch.Tensor]:
+        """Each chain's prediction (hw, n_classes); per-entry top-(k+1) lists are shared between chains."""
         h, w, _ = query.shape
         cfg = self.config
-        order = sorted(set().union(*contexts))
-        slot = {t: i for i, t in enumerate(order)}
-        frames = [self._frames[t] for t in order]
-        outputs = [query.new_empty(h * w, self._n_classes, dtype=frames[0].labels.dtype) for _ in contexts]
-        for tile in _tiles(h, w, cfg.radius, cfg.chunk_size):
+        whole = {t for context in contexts for t, windowed in context if not windowed}
+        chains = [
+            [_Entry(t, self._frames[t], windowed, count, t in whole) for (t, windowed), count in context.items()]
+            for context in contexts
+        ]
+        distinct = {(e.t, e.windowed): e for entries in chains for e in entries}
+        dtype = chains[0][0].frame.labels.dtype
+        outputs = [query.new_empty(h * w, self._n_classes, dtype=dtype) for _ in chains]
+        for tile in tiles(h, w, self._reach, cfg.chunk_size):
             q = query[tile.rows, tile.cols].reshape(-1, query.shape[2])
-            outside = tile.outside(cfg.radius, query.device)
-            key_index = tile.key_index.to(query.device)
-            lists = [self._frame_top(q, frame, tile, outside) for frame in frames]
-            values = torch.stack([v for v, _ in lists])
-            indices = torch.stack([key_index[i] for _, i in lists])
-            truncated = key_index.numel() > values.shape[2]
-            for context, out in zip(contexts, outputs, strict=True):
-                chosen = [slot[t] for t in context]
-                chain_frames = [frames[s] for s in chosen]
-                pred, threshold, top, tied = self._combine(values[chosen], indices[chosen], chain_frames, truncated)
+            outside = tile.outside(cfg.radius, cfg.window == "disk", query.device)
+            lists = self._frame_tops(q, list(distinct.values()), tile, outside)
+            for entries, out in zip(chains, outputs, strict=True):
+                values, indices, truncated = _stack([lists[(e.t, e.windowed)] for e in entries])
+                pred, threshold, top, tied = self._combine(values, indices, entries, truncated)
                 if tied.any():
-                    pred[tied] = self._exact(q, tied, threshold[tied], top[tied], chain_frames, tile, outside)
+                    pred[tied] = self._exact(q, tied, threshold[tied], top[tied], entries, tile, outside)
                 out[tile.query_index.to(query.device)] = pred
         return outputs
 
-    def _frame_top(
-        self, q: torch.Tensor, frame: _Frame, tile: _Tile, outside: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k + 1 largest windowed logits per query against one context frame, and their key positions."""
-        logits = self._logits(q, frame, tile, outside)
-        return logits.topk(min(self.config.topk + 1, logits.shape[1]), dim=1)
+    def _frame_tops(
+        self, q: torch.Tensor, entries: list[_Entry], tile: Tile, outside: torch.Tensor | None
+    ) -> dict[tuple[int, bool], tuple[torch.Tensor, torch.Tensor, bool]]:
+        """Per (frame, windowed): the k + 1 largest logits per query, their key indices, and whether keys were cut.
 
-    def _logits(self, q: torch.Tensor, frame: _Frame, tile: _Tile, outside: torch.Tensor | None) -> torch.Tensor:
+        A frame with an unwindowed entry gets its lists from one product against the whole frame.
+        """
+        lists = {}
+        frames: dict[int, list[_Entry]] = {}
+        for entry in entries:
+            frames.setdefault(entry.t, []).append(entry)
+        for group in frames.values():
+            first = group[0]
+            if first.whole:
+                h, w = first.frame.features.shape[:2]
+                logits = self._logits(q, first.frame, whole(tile, h, w), None)
+            else:
+                logits = self._logits(q, first.frame, tile, outside)
+            for entry in group:
+                cut, key_index = self._cut(logits, entry, tile, outside)
+                values, positions = cut.topk(min(self.config.topk + 1, cut.shape[1]), dim=1)
+                lists[(entry.t, entry.windowed)] = (values, key_index[positions], cut.shape[1] > values.shape[1])
+        return lists
+
+    def _entry_logits(
+        self, q: torch.Tensor, entry: _Entry, tile: Tile, outside: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """An entry's logits against its keys (-inf outside the window when windowed) and those keys' indices."""
+        if entry.whole:
+            h, w = entry.frame.features.shape[:2]
+            return self._cut(self._logits(q, entry.frame, whole(tile, h, w), None), entry, tile, outside)
+        return self._cut(self._logits(q, entry.frame, tile, outside), entry, tile, outside)
+
+    def _cut(
+        self, logits: torch.Tensor, entry: _Entry, tile: Tile, outside: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The entry's logits and key indices from the frame's logits (against the whole frame when ``whole``)."""
+        if not entry.whole:
+            return logits, tile.key_index.to(logits.device)
+        if not entry.windowed:
+            return logits, all_keys(*entry.frame.features.shape[:2]).to(logits.device)
+        key_index = tile.key_index.to(logits.device)
+        windowed = logits[:, key_index]
+        if outside is not None:
+            windowed.masked_fill_(outside, float("-inf"))
+        return windowed, key_index
+
+    def _logits(self, q: torch.Tensor, frame: _Frame, tile: Tile, outside: torch.Tensor | None) -> torch.Tensor:
         """Windowed affinities of a query tile to one context frame, always in float32 (or float64).
 
         Half-precision features are stored as such (half the context memory) but multiplied in float32: bf16
@@ -340,9 +304,9 @@ class LabelPropagator:
         return logits
 
     def _combine(
-        self, values: torch.Tensor, indices: torch.Tensor, frames: list[_Frame], truncated: bool
+        self, values: torch.Tensor, indices: torch.Tensor, entries: list[_Entry], truncated: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Predictions from the candidate lists (frames, queries, k+1), the joint k-th largest and largest logit.
+        """Predictions from the candidate lists (entries, queries, k+1), the joint k-th largest and largest logit.
 
         The weights are a softmax over the survivors, shifted by each query's largest logit: exp(logit / T)
         overflows float32 once logit / T passes ~88 (a cosine of 0.9 at T = 0.01), while the shifted exponents
@@ -350,19 +314,51 @@ class LabelPropagator:
         where a list may have cut off a tie at the threshold: their prediction is invalid and must come from
         :meth:`_exact`.
         """
-        n_frames, n_queries, listed = values.shape
-        candidates = values.permute(1, 0, 2).reshape(n_queries, -1).to(frames[0].labels.dtype)
-        threshold = candidates.topk(min(self.config.topk, candidates.shape[1]), dim=1).values[:, -1:]
+        n_entries, n_queries, listed = values.shape
+        dtype = entries[0].frame.labels.dtype
+        candidates = values.permute(1, 0, 2).reshape(n_queries, -1).to(dtype)
+        counts = _counts(entries, dtype, values.device)
+        multiplicity = None if counts is None else counts.repeat_interleave(listed)
+        threshold = self._threshold(candidates, multiplicity)
         top = candidates.amax(dim=1, keepdim=True)
-        weights = torch.where(candidates >= threshold, self._affinity(candidates, top), 0)
+        weights = self._weights(candidates, multiplicity, threshold, top)
         weights = weights / weights.sum(dim=1, keepdim=True)
-        labels = torch.cat([f.labels[i] for f, i in zip(frames, indices, strict=True)], dim=1)
-        pred = (weights.view(n_queries, n_frames * listed, 1) * labels).sum(dim=1)
-        if truncated:
-            tied = (values[:, :, -1].T.to(threshold.dtype) >= threshold).any(dim=1)
-        else:
-            tied = torch.zeros(n_queries, dtype=torch.bool, device=values.device)
+        labels = torch.cat([e.frame.labels[i] for e, i in zip(entries, indices, strict=True)], dim=1)
+        pred = (weights.view(n_queries, n_entries * listed, 1) * labels).sum(dim=1)
+        at_end = values[:, :, -1].T.to(threshold.dtype) >= threshold
+        tied = (at_end & truncated.to(values.device)).any(dim=1)
         return pred, threshold, top, tied
+
+    def _threshold(self, candidates: torch.Tensor, multiplicity: torch.Tensor | None) -> torch.Tensor:
+        """(queries, 1) the k-th largest candidate, each counted ``multiplicity`` times (the smallest if fewer)."""
+        k = self.config.topk
+        if multiplicity is None:
+            return candidates.topk(min(k, candidates.shape[1]), dim=1).values[:, -1:]
+        ordered, order = candidates.sort(dim=1, descending=True)
+        reached = (multiplicity[order].cumsum(dim=1) < k).sum(dim=1, keepdim=True)
+        return ordered.gather(1, reached.clamp(max=candidates.shape[1] - 1))
+
+    def _weights(
+        self, logits: torch.Tensor, multiplicity: torch.Tensor | None, threshold: torch.Tensor, top: torch.Tensor
+    ) -> torch.Tensor:
+        """Unnormalised weights of the top-k: every entry >= the threshold (``keep``), or exactly k (``exact``).
+
+        ``exact`` counts the entries above the threshold fully and lets those equal to it share the slots left
+        equally: identical copies of a key give the same result whichever the references' torch.topk keeps, and
+        distinct keys tied exactly get the mean over the choices, which no tie order can promise.
+        """
+        affinity = self._affinity(logits, top)
+        if self.config.topk_ties == "keep":
+            weights = torch.where(logits >= threshold, affinity, 0)
+            return weights if multiplicity is None else weights * multiplicity
+        counts = torch.ones_like(logits[0]) if multiplicity is None else multiplicity
+        above, at = logits > threshold, logits == threshold
+        share = self._share((above * counts).sum(dim=1, keepdim=True), (at * counts).sum(dim=1, keepdim=True))
+        return torch.where(above, affinity * counts, torch.where(at, affinity * counts * share, 0))
+
+    def _share(self, n_above: torch.Tensor, n_at: torch.Tensor) -> torch.Tensor:
+        """The fraction of the entries tied at the threshold that fill the top-k slots left by those above."""
+        return ((self.config.topk - n_above) / n_at).clamp(0, 1)
 
     def _affinity(self, logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         """exp((logit - top) / T): the affinity exp(logit / T) up to the per-query factor the normalisation drops."""
@@ -374,22 +370,57 @@ class LabelPropagator:
         rows: torch.Tensor,
         threshold: torch.Tensor,
         top: torch.Tensor,
-        frames: list[_Frame],
-        tile: _Tile,
+        entries: list[_Entry],
+        tile: Tile,
         outside: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Predictions for tied queries from every windowed key >= their threshold.
+        """Predictions for tied queries from every key >= their threshold (``exact``: sharing the last slots).
 
-        The logits are recomputed for the whole tile, as in :meth:`_logits`, so that they are bitwise the
+        The logits are recomputed for the whole tile, as in :meth:`_entry_logits`, so that they are bitwise the
         values the threshold and the shift ``top`` came from; only the tied rows are kept.
         """
-        dtype = frames[0].labels.dtype
-        key_index = tile.key_index.to(q.device)
-        total = torch.zeros(threshold.shape[0], frames[0].labels.shape[1], device=q.device, dtype=dtype)
-        mass = torch.zeros_like(threshold)
-        for frame in frames:
-            logits = self._logits(q, frame, tile, outside)[rows].to(dtype)
-            weights = torch.where(logits >= threshold, self._affinity(logits, top), 0)
-            total += weights @ frame.labels[key_index]
-            mass += weights.sum(dim=1, keepdim=True)
-        return total / mass
+        dtype = entries[0].frame.labels.dtype
+        n_classes = entries[0].frame.labels.shape[1]
+        total = torch.zeros(2, threshold.shape[0], n_classes, device=q.device, dtype=dtype)
+        mass = torch.zeros(2, *threshold.shape, device=q.device, dtype=dtype)
+        count = torch.zeros_like(mass)
+        for entry in entries:
+            logits, key_index = self._entry_logits(q, entry, tile, outside)
+            logits = logits[rows].to(dtype)
+            affinity = self._affinity(logits, top)
+            labels = entry.frame.labels[key_index]
+            if self.config.topk_ties == "keep":
+                weights = torch.where(logits >= threshold, affinity, 0)
+                weights = weights if entry.count == 1 else weights * entry.count
+                total[0] += weights @ labels
+                mass[0] += weights.sum(dim=1, keepdim=True)
+                continue
+            for side, chosen in enumerate((logits > threshold, logits == threshold)):
+                weights = torch.where(chosen, affinity, 0) * entry.count
+                total[side] += weights @ labels
+                mass[side] += weights.sum(dim=1, keepdim=True)
+                count[side] += chosen.sum(dim=1, keepdim=True) * entry.count
+        if self.config.topk_ties == "keep":
+            return total[0] / mass[0]
+        share = self._share(count[0], count[1])
+        return (total[0] + share * total[1]) / (mass[0] + share * mass[1])
+
+
+def _counts(entries: list[_Entry], dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+    """Each entry's count in the joint top-k, or None when all are 1 (INO's context: every frame once)."""
+    if all(e.count == 1 for e in entries):
+        return None
+    return torch.tensor([e.count for e in entries], dtype=dtype, device=device)
+
+
+def _stack(lists: list[tuple[torch.Tensor, torch.Tensor, bool]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(entries, queries, L) values and key indices, and whether each list was cut (its keys outnumber it).
+
+    Lists shorter than the longest (a window with fewer than k + 1 keys beside an unwindowed frame) are padded
+    with -inf, which no weight reaches.
+    """
+    length = max(v.shape[1] for v, _, _ in lists)
+    values = [F.pad(v, (0, length - v.shape[1]), value=float("-inf")) for v, _, _ in lists]
+    indices = [F.pad(i, (0, length - i.shape[1])) for _, i, _ in lists]
+    truncated = torch.tensor([cut for _, _, cut in lists])
+    return torch.stack(values), torch.stack(indices), truncated

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ino.errors import InoError
-from ino.models.timm_backbone import Backbone
+from ino.models.timm_backbone import Backbone, TimmBackbone
 from ino.propagation.presets import PropagationConfig, target_size
 from ino.utils.distributed import resolve_device
 
@@ -37,10 +37,17 @@ def feature_dtype(config: PropagationConfig) -> torch.dtype:
 
 
 def resize_frame(rgb: np.ndarray, config: PropagationConfig) -> np.ndarray:
-    """The (th, tw, 3) uint8 frame the network sees: cv2 bilinear resize of an (H, W, 3) uint8 RGB frame."""
+    """The (th, tw, 3) frame the network sees: cv2 bilinear resize of an (H, W, 3) uint8 RGB frame.
+
+    uint8 (INO, DINO) unless ``config.resize_dtype`` is float32: then the frame is resized as float32 values
+    0..255, as the references resize their float images (the same up to float rounding after /255, where a uint8
+    resize rounds every pixel to an integer); a frame already at the size stays uint8.
+    """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InoError(f"expected an (H, W, 3) uint8 RGB frame, got shape {rgb.shape} dtype {rgb.dtype}")
     th, tw = target_size(rgb.shape[0], rgb.shape[1], config)
+    if (th, tw) != rgb.shape[:2] and config.resize_dtype == "float32":
+        return cv2.resize(rgb.astype(np.float32), (tw, th), interpolation=cv2.INTER_LINEAR)
     resized = rgb if (th, tw) == rgb.shape[:2] else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_LINEAR)
     if not (resized.flags.writeable and resized.flags.c_contiguous):  # decoders may hand out read-only buffers
         resized = np.array(resized)
@@ -48,7 +55,7 @@ def resize_frame(rgb: np.ndarray, config: PropagationConfig) -> np.ndarray:
 
 
 def normalise(frames: torch.Tensor, config: PropagationConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Network inputs (B, 3, th, tw) from resized uint8 frames (B, th, tw, 3), on their device.
+    """Network inputs (B, 3, th, tw) from resized frames (B, th, tw, 3), uint8 or float 0..255, on their device.
 
     Scaled to [0, 1], then normalised with the config's mean and std, in that order, as DINO's evaluation does.
     Done wherever the frames are (on the GPU, a quarter of the bytes cross the bus and the CPU is spared).
@@ -114,10 +121,10 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
 class FeatureExtractor:
     """Block-k patch features (C, h, w) of RGB uint8 frames, as INO's inference computes them (docs/method.md §7.2-7.3).
 
-    ``config.feature_block`` picks the block (INO: 6, i.e. the 7th; DINO: 11) and ``config.feature_dtype`` the
-    precision: float16/bfloat16 run the backbone under autocast (CUDA or CPU) and store half-precision features
-    (half the context memory, and the affinity products run in that precision too). A float64 backbone gives
-    float64 features and ignores the setting (used by the exactness tests).
+    ``config.feature_block`` picks the block (INO: 6, i.e. the 7th; DINO: 11; -1: the last, CropMAE's) and
+    ``config.feature_dtype`` the precision: float16/bfloat16 run the backbone under autocast (CUDA or CPU) and
+    store half-precision features (half the context memory, and the affinity products run in that precision
+    too). A float64 backbone gives float64 features and ignores the setting (used by the exactness tests).
     """
 
     def __init__(
@@ -139,6 +146,7 @@ class FeatureExtractor:
         self.config = config
         self.batch_size = batch_size
         self._param_dtype = next(backbone.parameters()).dtype
+        self._block = tapped_block(backbone, config.feature_block)
 
     def _autocast(self) -> torch.autocast | nullcontext[None]:
         half = feature_dtype(self.config)
@@ -157,7 +165,7 @@ class FeatureExtractor:
             resized = resized.pin_memory()
         inputs = normalise(resized.to(self.device, non_blocking=True), self.config, self._param_dtype)
         with self._autocast():
-            features = self.backbone.patch_features(inputs, block=self.config.feature_block)
+            features = self.backbone.patch_features(inputs, block=self._block)
         if self._param_dtype == torch.float64:
             return features
         return features.to(feature_dtype(self.config))
@@ -180,6 +188,16 @@ class FeatureExtractor:
                 pending = []
         if pending:
             yield from self.batch(pending)
+
+
+def tapped_block(backbone: Backbone, block: int) -> int:
+    """The 0-based block ``feature_block`` names: a negative one counts from the last (-1: the last, any depth)."""
+    depth = len(backbone.model.blocks if isinstance(backbone, TimmBackbone) else backbone.blocks)
+    if not -depth <= block < depth:
+        raise InoError(
+            f"feature block {block} does not exist: the backbone has blocks 0..{depth - 1} (or -{depth}..-1)"
+        )
+    return block % depth
 
 
 def check_frame_size(frame: np.ndarray, first_hw: tuple[int, int] | None, index: int) -> None:
