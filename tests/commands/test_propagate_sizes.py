@@ -45,3 +45,23 @@ def test_a_bad_scale_size_is_one_line_naming_the_flag(synth: Path, tmp_path: Pat
     err = capsys.readouterr().err
     assert code == 2 and expected in err and err.count("\n") == 1 and "short_side" not in err
     assert not out.exists()
+
+
+def test_the_reference_rule_settings_are_flags_over_any_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from ino.cli import build_parser, main
+    from ino.commands.propagate import _config
+
+    argv = ["propagate", "--davis-root", "d", "--checkpoint", "random", "--out", "o", "--window", "disk",
+            "--window-first-frame", "false", "--pad-context", "yes", "--topk-ties", "exact", "--feature-block", "-1",
+            "--feature-dtype", "float32"]  # fmt: skip
+    preset, config = _config(build_parser().parse_args(argv), torch.device("cpu"))
+    assert preset == "ino-davis" and config.temperature == 0.1  # the rest stays the preset's
+    assert (config.window, config.window_first_frame, config.pad_context, config.topk_ties) == (
+        "disk", False, True, "exact"
+    )  # fmt: skip
+    assert config.feature_block == -1
+    assert main([*argv[:-6], "--pad-context", "maybe"]) == 2
+    err = capsys.readouterr().err
+    assert "argument --pad-context: expected true or false, got 'maybe'" in err and err.count("\n") == 1

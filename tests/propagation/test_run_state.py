@@ -44,3 +44,21 @@ def test_a_killed_ranks_record_is_folded_in_and_other_settings_are_refused(tmp_p
     (tmp_path / ".ino-propagate.rank3.json").write_text("{not json")
     with pytest.raises(InoError, match=r"rank3.json: unreadable run state"):
         RunState(tmp_path, settings)
+
+
+def test_a_folder_from_before_a_new_setting_resumes_at_its_default_and_is_refused_otherwise(tmp_path: Path) -> None:
+    """A setting added to PropagationConfig defaults to the old behaviour: an older folder, which could not record
+    it, resumes under that default and is refused, naming it, under any other value."""
+    import dataclasses
+
+    from ino.propagation.presets import SPEED_ONLY, PropagationConfig
+
+    now = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(PropagationConfig()))).items()
+           if k not in SPEED_ONLY}  # fmt: skip
+    older = {k: v for k, v in now.items() if k not in ("window", "pad_context")}  # written before those existed
+    (tmp_path / "a").mkdir()
+    state = {"settings": {"backbone": "random", "config": older}, "finished": ["a"]}
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    assert RunState(tmp_path, {"backbone": "random", "config": now}).is_finished("a", tmp_path / "a")
+    with pytest.raises(InoError, match=r"other settings \(changed: config.window\)"):
+        RunState(tmp_path, {"backbone": "random", "config": {**now, "window": "disk"}})

@@ -60,3 +60,24 @@ def test_a_task_whose_preset_is_missing_stops_before_any_work(
     assert "--vip-preset" in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
     code, _, err = suite(*one_model, "--davis-root", str(tmp_path), "--jhmdb-list", "x", "--out", str(tmp_path / "out"))
     assert code == 2 and "--jhmdb-list belongs to --jhmdb-root" in err
+
+
+@pytest.mark.parametrize(
+    ("protocol", "expected"),
+    [
+        ("ino", {"davis": "ino-davis", "jhmdb": "cropmae-jhmdb", "vip": "cropmae-vip"}),
+        ("crw", {"davis": "crw-davis", "jhmdb": "crw-jhmdb", "vip": "crw-vip"}),
+        ("cropmae", {"davis": "cropmae-davis", "jhmdb": "cropmae-jhmdb", "vip": "cropmae-vip"}),
+    ],
+)
+def test_the_protocol_picks_every_tasks_preset_and_a_task_preset_wins(
+    tmp_path: Path, protocol: str, expected: dict[str, str]
+) -> None:
+    from ino.cli import build_parser
+    from ino.commands.suite import _tasks
+
+    roots = [f"--{name}-root={tmp_path / name}" for name in expected]
+    argv = ["suite", "--checkpoint", "random", "--out", str(tmp_path / "out"), "--protocol", protocol, *roots]
+    assert {spec.name: spec.preset for spec in _tasks(build_parser().parse_args(argv))} == expected
+    chosen = _tasks(build_parser().parse_args([*argv, "--vip-preset", "ino-davis"]))
+    assert {spec.name: spec.preset for spec in chosen}["vip"] == "ino-davis"

@@ -47,3 +47,16 @@ def unit_interval_open(text: str) -> float:
 def comma_list(text: str) -> list[str]:
     """``a,b,c`` as a list of non-empty names."""
     return [item for item in text.split(",") if item]
+
+
+def boolean(text: str) -> bool:
+    """``true``/``false`` (or ``yes``/``no``, ``1``/``0``), for a setting that a preset may have either way."""
+    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return words[text.lower()]
+
+
+def any_int(text: str) -> int:
+    """An integer of either sign (a block index counted from the end when negative)."""
+    return int(_number(int, text, lambda v: True, "an integer"))

@@ -6,10 +6,18 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ino.commands._args import comma_list, non_negative_int, positive_float, positive_int
+from ino.commands._args import any_int, boolean, comma_list, non_negative_int, positive_float, positive_int
 from ino.configs.schema import PATCH_SIZES, VIT_ARCHS
 from ino.errors import InoError
-from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, LABEL_DOWNSAMPLING, PRESETS, PropagationConfig
+from ino.propagation.presets import (
+    CHECKPOINT_KEYS,
+    FEATURE_DTYPES,
+    LABEL_DOWNSAMPLING,
+    PRESETS,
+    TOPK_TIES,
+    WINDOWS,
+    PropagationConfig,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -37,10 +45,14 @@ MODES = {
 _OVERRIDES = {
     "topk": (positive_int, None, "affinities kept per query, over all context frames jointly"),
     "n_last_frames": (non_negative_int, None, "previous frames in the context, besides the first frame"),
-    "radius": (non_negative_int, None, "half side of the square neighbourhood window, in feature cells"),
+    "radius": (non_negative_int, None, "neighbourhood window radius, in feature cells (see --window)"),
+    "window": (str, WINDOWS, "square: both offsets <= radius (INO, DINO); disk: distance < radius (CRW, CropMAE)"),
+    "window_first_frame": (boolean, None, "true: the window also restricts the first frame (INO); false: CRW"),
+    "pad_context": (boolean, None, "true: early frames' context padded with copies of the first frame (CRW)"),
+    "topk_ties": (str, TOPK_TIES, "keep: every affinity tied with the k-th survives (DINO); exact: k (CRW)"),
     "temperature": (positive_float, None, "affinity temperature"),
     "label_downsampling": (str, LABEL_DOWNSAMPLING, "first-frame label to the grid: bilinear (INO), nearest (DINO)"),
-    "feature_block": (non_negative_int, None, "0-based transformer block whose output (+ final norm) is the feature"),
+    "feature_block": (any_int, None, "0-based block whose output (+ final norm) is the feature; -1: the last"),
     "feature_dtype": (
         str,
         FEATURE_DTYPES,

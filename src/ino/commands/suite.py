@@ -12,7 +12,7 @@ from ino.commands._args import non_negative_int, positive_int
 from ino.configs.schema import PATCH_SIZES, VIT_ARCHS
 from ino.errors import InoError
 from ino.propagation.presets import CHECKPOINT_KEYS, FEATURE_DTYPES, PRESETS
-from ino.suite.tasks import TASKS
+from ino.suite.tasks import PROTOCOLS, TASKS
 
 if TYPE_CHECKING:
     from ino.suite.run import ModelSpec, TaskSpec
@@ -44,11 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--patch-size", action="append", type=int, choices=PATCH_SIZES, help="inferred from files")
     models.add_argument("--seed", action="append", type=non_negative_int, help="seed of a random backbone (0)")
     tasks = parser.add_argument_group("tasks (at least one root)")
+    tasks.add_argument(
+        "--protocol",
+        choices=tuple(PROTOCOLS),
+        default="ino",
+        help="the presets of every task: "
+        + "; ".join(f"{family}: {', '.join(presets.values())}" for family, presets in PROTOCOLS.items()),
+    )
     for name, task in TASKS.items():
         tasks.add_argument(f"--{name}-root", default=None, help=f"{task.title} root")
-        tasks.add_argument(
-            f"--{name}-preset", choices=sorted(PRESETS), default=None, help=f"default: {task.default_preset}"
-        )
+        tasks.add_argument(f"--{name}-preset", choices=sorted(PRESETS), default=None, help="default: --protocol's")
     tasks.add_argument("--all-frames", default=None, help="YouTube-VOS valid_all_frames/ folder (every frame)")
     tasks.add_argument("--jhmdb-list", default=None, help="JHMDB video list, e.g. the split-1 test list (default: all)")
     parser.add_argument("--scale-size", type=int, default=None, help="short side for every task; -1 = native size")
@@ -124,7 +129,8 @@ def _tasks(args: argparse.Namespace) -> list[TaskSpec]:
             options = {"all_frames": str(Path(args.all_frames).resolve())} if ytvos_frames else {}
             if name == "jhmdb" and args.jhmdb_list:
                 options = {"list_file": str(Path(args.jhmdb_list).resolve())}
-            specs.append(TaskSpec(name, root, getattr(args, f"{name}_preset"), options))
+            preset = getattr(args, f"{name}_preset") or PROTOCOLS[args.protocol][name]
+            specs.append(TaskSpec(name, root, preset, options))
     return specs
 
 

@@ -67,8 +67,8 @@ class RunState:
     def _read(self, file: Path) -> list[str]:
         try:
             stored = json.loads(file.read_text())
-            previous, finished = stored["settings"], list(stored["finished"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            previous, finished = _with_later_settings(stored["settings"], self.settings), list(stored["finished"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise InoError(f"{file}: unreadable run state ({error}); delete it to start over") from None
         if previous != self.settings:
             changed = ", ".join(changed_keys(previous, self.settings))
@@ -103,6 +103,21 @@ class RunState:
             self._write(self.path, self.finished)
         for file in shards:
             file.unlink()
+
+
+def _with_later_settings(stored: dict[str, object], current: Mapping[str, object]) -> dict[str, object]:
+    """A stored run's settings plus the protocol settings added to ``ino`` since it was written, at their defaults.
+
+    A new :class:`PropagationConfig` setting always defaults to what propagation did before it existed, so a
+    folder written by an older ``ino`` resumes when the current run keeps those defaults, and is refused, naming
+    the setting, when it does not.
+    """
+    config, now = stored.get("config"), current.get("config")
+    if not (isinstance(config, dict) and isinstance(now, Mapping)):
+        return stored
+    defaults = json.loads(json.dumps(dataclasses.asdict(PropagationConfig())))
+    later = {key: defaults[key] for key in now if key not in config and key in defaults}
+    return {**stored, "config": {**config, **later}} if later else stored
 
 
 def changed_keys(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:

@@ -93,6 +93,16 @@ def register(task: Task) -> Task:
     return task
 
 
+#: ``ino suite --protocol``: each task's preset under one family. ``ino``: INO's own protocol where it has one
+#: (DAVIS, YouTube-VOS), CropMAE's ViT protocol elsewhere; ``crw`` and ``cropmae``: the references' settings (neither
+#: has a YouTube-VOS protocol: INO's is used there and the card says so). A task's ``--<task>-preset`` wins.
+PROTOCOLS: dict[str, dict[str, str]] = {
+    "ino": {"davis": "ino-davis", "jhmdb": "cropmae-jhmdb", "vip": "cropmae-vip", "ytvos": "ino-ytvos"},
+    "cropmae": {"davis": "cropmae-davis", "jhmdb": "cropmae-jhmdb", "vip": "cropmae-vip", "ytvos": "ino-ytvos"},
+    "crw": {"davis": "crw-davis", "jhmdb": "crw-jhmdb", "vip": "crw-vip", "ytvos": "ino-ytvos"},
+}
+
+
 def get_task(name: str) -> Task:
     if name not in TASKS:
         raise InoError(f"unknown suite task {name!r}; choose one of {', '.join(TASKS)}")
@@ -126,7 +136,7 @@ register(
     Task(
         name="jhmdb",
         title="JHMDB keypoints",
-        default_preset="crw-jhmdb",
+        default_preset="cropmae-jhmdb",
         propagate=LazyFunction("ino.propagation.keypoint_runs", "propagate_jhmdb"),
         score=_adapter("score_jhmdb"),
         metrics=("PCK@0.1", "PCK@0.2"),
@@ -147,7 +157,7 @@ register(
     Task(
         name="vip",
         title="VIP parts",
-        default_preset="crw-vip",
+        default_preset="cropmae-vip",
         propagate=LazyFunction("ino.propagation.part_runs", "propagate_vip"),
         score=_adapter("score_vip"),
         metrics=("mIoU",),
