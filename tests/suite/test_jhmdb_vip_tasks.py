@@ -5,7 +5,6 @@ come with the preset table of another branch."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from ino.data.jhmdb import keypoints_path, read_keypoints
 from ino.data.synthetic_jhmdb import JhmdbSynthConfig, write_jhmdb_benchmark
 from ino.data.synthetic_vip import SynthVipConfig, write_vip_benchmark
-from ino.suite.tasks import TASKS
+from ino.suite.tasks import PROTOCOLS
 
 PRESETS = ["--jhmdb-preset", "ino-davis", "--vip-preset", "ino-davis"]
 
@@ -54,8 +53,8 @@ def test_jhmdb_and_vip_run_on_the_list_score_and_take_a_quick_check(one_model, t
 def test_a_task_whose_preset_is_missing_stops_before_any_work(
     one_model, tmp_path: Path, suite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(TASKS, "vip", dataclasses.replace(TASKS["vip"], default_preset="absent-vip"))
-    code, _, err = suite(*one_model, "--vip-root", str(tmp_path), "--out", str(tmp_path / "out"))
+    monkeypatch.setitem(PROTOCOLS["ino"], "vip", "absent-vip")
+    code, _, err = suite(*one_model, "--vip-root", str(tmp_path / "vip"), "--out", str(tmp_path / "out"))
     assert code == 2 and "the VIP parts task's preset 'absent-vip' is not in this version" in err
     assert "--vip-preset" in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
     code, _, err = suite(*one_model, "--davis-root", str(tmp_path), "--jhmdb-list", "x", "--out", str(tmp_path / "out"))

@@ -1,6 +1,6 @@
 """A task plugs into the suite through its registry entry: a run with ``propagate_davis``'s shape, a scorer, a
-card. Here VIP and JHMDB get stand-in runs that write the ground truth (their real runs are not in ino yet), so the
-table must show mIoU and PCK of 100 from the real scorers, and the published rows of those tasks."""
+card. Here VIP and JHMDB get stand-in runs that write the ground truth, so the table must show mIoU and PCK of 100
+from the real scorers, and the published rows of those tasks."""
 
 from __future__ import annotations
 
@@ -50,9 +50,9 @@ def ground_truth_jhmdb(
 
 @pytest.fixture
 def plugged(monkeypatch: pytest.MonkeyPatch) -> None:
-    """VIP and JHMDB with the stand-in runs and an existing preset."""
+    """VIP and JHMDB with the stand-in runs."""
     for name, run in (("vip", ground_truth_vip), ("jhmdb", ground_truth_jhmdb)):
-        monkeypatch.setitem(TASKS, name, dataclasses.replace(TASKS[name], propagate=run, default_preset="ino-davis"))
+        monkeypatch.setitem(TASKS, name, dataclasses.replace(TASKS[name], propagate=run))
 
 
 def test_vip_and_jhmdb_plug_in_with_the_run_interface(plugged, one_model, tmp_path: Path, suite) -> None:
@@ -69,7 +69,8 @@ def test_vip_and_jhmdb_plug_in_with_the_run_interface(plugged, one_model, tmp_pa
     assert (out / "random-vit_tiny" / "jhmdb" / "pck.json").is_file()
     # the run got the suite's propagator and the settings a run state records; no torchrun here
     assert isinstance(seen["vip"]["propagator"], VideoPropagator) and seen["vip"]["dist"].world_size == 1
-    assert seen["vip"]["settings"]["preset"] == "ino-davis" and seen["vip"]["settings"]["backbone"] == "random(seed=0)"
+    settings = seen["vip"]["settings"]
+    assert settings["preset"] == "cropmae-vip" and settings["backbone"] == "random(seed=0)"
     markdown = (out / "suite.md").read_text()
     assert "| random-vit_tiny | 100.00 | 100.00 |" in stdout  # the overview: JHMDB PCK@0.1, VIP mIoU
     assert "| quoted: CropMAE ViT-S/16 (ImageNet) | 43.6 | - |" in markdown  # JHMDB: PCK@0.1 only published

@@ -39,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weights file (INO/DINO/timm/safetensors) or 'random'; repeat to compare models",
     )
     models.add_argument("--name", action="append", help="the model's name in the table and its folder")
-    models.add_argument("--arch", action="append", choices=tuple(VIT_ARCHS), help="inferred from weight files")
+    models.add_argument(
+        "--arch",
+        action="append",
+        help=f"ours ({', '.join(VIT_ARCHS)}; inferred from weight files) or a timm ViT name, e.g. "
+        "vit_small_patch14_reg4_dinov2 (docs/propagation.md#backbones)",
+    )
     models.add_argument("--which", action="append", choices=CHECKPOINT_KEYS, help="checkpoint entry")
     models.add_argument("--patch-size", action="append", type=int, choices=PATCH_SIZES, help="inferred from files")
     models.add_argument("--seed", action="append", type=non_negative_int, help="seed of a random backbone (0)")
