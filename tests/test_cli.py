@@ -38,7 +38,7 @@ print(json.dumps({{"status": status, "heavy": [m for m in {HEAVY!r} if m in sys.
     assert result == {"status": 0, "heavy": []}
 
 
-def test_evaluate_runs_without_importing_torch(tmp_path: Path) -> None:
+def test_evaluate_runs_without_importing_torch_nor_the_other_commands(tmp_path: Path) -> None:
     names = write_benchmark(tmp_path / "bench", 2, SynthConfig(height=48, width=64, frames=5), seed=1)
     write_first_frame_baseline(DavisLayout(tmp_path / "bench"), names, tmp_path / "results")
     argv = ["evaluate", "--davis-root", str(tmp_path / "bench"), "--results", str(tmp_path / "results"), "--quiet"]
@@ -48,10 +48,12 @@ from ino.cli import main
 with contextlib.redirect_stdout(io.StringIO()) as out:
     status = main({argv!r})
 print(json.dumps({{"status": status, "torch": [m for m in sys.modules if m.split(".")[0] == "torch"],
+                  "commands": sorted(m for m in sys.modules if m.startswith("ino.commands.")),
                   "printed": out.getvalue()}}))
 """
     result = run_python(code)
     assert result["status"] == 0 and result["torch"] == []
+    assert result["commands"] == ["ino.commands._args", "ino.commands.evaluate"]  # only its own command is built
     assert "J&F-Mean" in result["printed"] and (tmp_path / "results" / "global_results-val.csv").is_file()
 
 
