@@ -11,7 +11,9 @@ set, the ground truth eroded, dilated or shifted (cycling over frames; a shifted
 - by Pillow as a palette PNG with ``compress_level=1``,
 - by Pillow as a palette PNG with ``optimize=True``,
 
-into a temporary folder (``--work`` keeps them). For each set both programs run ``--repeats`` times, interleaved
+into a temporary folder (``--work`` keeps them). ``--copies 3`` lists every dev sequence three times under new
+names (873 frame-objects, the size of a method's full output; issue 21 measured 934), so that start-up weighs what
+it weighs on a real run. For each set both programs run ``--repeats`` times, interleaved
 (the order alternates), each as a new process from start to finish: ``ino evaluate --quiet`` (interpreter start-up,
 imports, PNG reading, scoring, CSVs, JSON, chart) and the toolkit's ``evaluation_method.py --task semi-supervised``
 (its CSVs are deleted before each run, or it would re-read them). The script reports the median wall time of each,
@@ -92,8 +94,8 @@ WRITERS: dict[str, Callable[[Path, np.ndarray], None]] = {
 }
 
 
-def _write_sets(davis_root: Path, work: Path) -> dict[str, Path]:
-    """One DAVIS-layout results folder per writer, every annotated frame of every sequence."""
+def _write_sets(davis_root: Path, work: Path, copies: int) -> dict[str, Path]:
+    """One DAVIS-layout results folder per writer, every annotated frame of every sequence (and of its copies)."""
     layout = DavisLayout(davis_root)
     folders = {label: work / f"set{number}" for number, label in enumerate(WRITERS)}
     for name in layout.sequences():
@@ -103,7 +105,30 @@ def _write_sets(davis_root: Path, work: Path) -> dict[str, Path]:
             pred = _perturbed(read_mask(layout.annotation_dir(name) / f"{frame}.png"), index)
             for label, save in WRITERS.items():
                 save(folders[label] / name / f"{frame}.png", pred)
+        for folder in folders.values():
+            for copy in range(1, copies):
+                (folder / f"{name}-copy{copy}").symlink_to(folder / name, target_is_directory=True)
     return folders
+
+
+def _copied_root(davis_root: Path, work: Path, copies: int) -> Path:
+    """The dev set with every sequence listed ``copies`` times (links to its frames and masks, new names), so that
+    a run scores as many frame-objects as a full method's output (issue 21 measured 934) and start-up weighs what it
+    weighs there."""
+    if copies == 1:
+        return davis_root
+    layout, root = DavisLayout(davis_root), work / "davis-copies"
+    names = []
+    for name in layout.sequences():
+        for copy in range(copies):
+            copied = name if copy == 0 else f"{name}-copy{copy}"
+            names.append(copied)
+            for kind in ("JPEGImages", "Annotations"):
+                (root / kind / "480p").mkdir(parents=True, exist_ok=True)
+                (root / kind / "480p" / copied).symlink_to(davis_root / kind / "480p" / name, target_is_directory=True)
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("".join(f"{n}\n" for n in names))
+    return root
 
 
 def _ino_command() -> list[str]:
@@ -278,6 +303,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each program per set (0: none)")
     parser.add_argument("--work", type=Path, default=None, help="keep the generated sets here (default: a temp dir)")
     parser.add_argument("--decoders", action="store_true", help="also time PNG decoders on the same files")
+    parser.add_argument("--copies", type=int, default=1, help="list each dev sequence this many times (3: 873)")
     args = parser.parse_args()
     if not (args.davis_dev / "Annotations").is_dir():
         raise SystemExit(f"{args.davis_dev}: no DAVIS-layout dev set (pass --davis-dev)")
@@ -287,12 +313,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ino-bench-eval-") as scratch:
         work = args.work or Path(scratch)
         agree = True
-        sets = _write_sets(args.davis_dev.resolve(), work)
+        sets = _write_sets(args.davis_dev.resolve(), work, args.copies)
+        davis_root = _copied_root(args.davis_dev.resolve(), work, args.copies)
         for label, results in sets.items() if args.repeats > 0 else ():
             out = work / "ino-out" / results.name
-            agree &= _bench_set(
-                label, args.davis_dev.resolve(), results, out, args.official.resolve(), python, args.repeats
-            )
+            agree &= _bench_set(label, davis_root, results, out, args.official.resolve(), python, args.repeats)
         if args.decoders:
             _time_decoders(sets, args.davis_dev.resolve(), max(args.repeats, 3))
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())

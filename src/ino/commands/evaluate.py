@@ -37,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", default="480p", help="resolution folder name, e.g. 480p")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated subset of sequences")
     parser.add_argument("--out", default=None, help="where to write CSV/JSON/PNG (default: --results)")
-    parser.add_argument("--workers", type=positive_int, default=None, help="threads (default: CPU count)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="worker processes, or threads where forking is unsafe (default: CPU count)",
+    )
     parser.add_argument("--allow-missing", action="store_true", help="score missing prediction frames as empty")
 
 

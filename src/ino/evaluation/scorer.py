@@ -14,7 +14,6 @@ import ctypes
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from ino.data.davis import DavisLayout, read_mask, read_object_ids
 from ino.errors import InoError
 from ino.evaluation.metrics import frame_scores, statistics
+from ino.utils.pools import worker_pool
 
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 FRAMES_PER_TASK = 8
@@ -178,7 +178,7 @@ def _plan(
 
 
 def _run(batches: list[_FrameBatch], workers: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Score batches in order; threads suffice because PNG decoding, OpenCV and NumPy release the GIL."""
+    """Score batches in order, in forked processes where that is safe, else threads (:mod:`ino.utils.pools`)."""
     outputs = []
     with contextlib.ExitStack() as stack:
         bar = None
@@ -189,7 +189,8 @@ def _run(batches: list[_FrameBatch], workers: int, progress: bool) -> list[tuple
         if workers <= 1 or len(batches) <= 1:
             scored = map(_score_batch, batches)
         else:
-            scored = stack.enter_context(ThreadPoolExecutor(max_workers=workers)).map(_score_batch, batches)
+            pool = stack.enter_context(worker_pool(min(workers, len(batches))))
+            scored = pool.map(_score_batch, batches)
         for batch, output in zip(batches, scored, strict=True):
             outputs.append(output)
             if bar is not None:
