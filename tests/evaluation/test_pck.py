@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.support.reference_pck import reference_distances, reference_pck
 
 from ino.data.jhmdb import N_JOINTS, JhmdbLayout, keypoints_path, write_keypoints
 from ino.data.synthetic_jhmdb import LIST_NAME, JhmdbSynthConfig, write_jhmdb_benchmark
@@ -28,6 +27,7 @@ from ino.evaluation.pck import (
     normalised_distances,
     write_pck_outputs,
 )
+from support.reference_pck import reference_distances, reference_pck
 
 
 def coordinates(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
