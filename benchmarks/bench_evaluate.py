@@ -36,7 +36,6 @@ import argparse
 import math
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ import numpy as np
 from PIL import Image
 
 from ino.data.davis import DavisLayout, davis_palette, read_mask
+from timed_process import ino_command, run_timed
 
 HERE = Path(__file__).resolve().parent
 OFFICIAL_SCRIPT = "evaluation_method.py"
@@ -131,11 +131,6 @@ def _copied_root(davis_root: Path, work: Path, copies: int) -> Path:
     return root
 
 
-def _ino_command() -> list[str]:
-    script = Path(sys.executable).with_name("ino")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "ino"]
-
-
 def _official_python(official: Path, given: str | None) -> str | None:
     """The Python that runs the toolkit, or None (after saying why) when there is none to run."""
     if not (official / OFFICIAL_SCRIPT).is_file():
@@ -151,19 +146,6 @@ def _official_python(official: Path, given: str | None) -> str | None:
         print(f"skipping the official toolkit: it does not import with {python} ({last}); pass --official-python")
         return None
     return python
-
-
-def _run(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds (user + system of the child) and stdout of one process run to completion."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout
 
 
 def _printed_numbers(stdout: str) -> dict[str, str]:
@@ -203,7 +185,7 @@ def _compare(label: str, ours: dict[str, str], theirs: dict[str, str]) -> bool:
 def _bench_set(
     label: str, davis_root: Path, results: Path, out: Path, official: Path, python: str | None, repeats: int
 ) -> bool:
-    ours = [*_ino_command(), "evaluate", "--davis-root", str(davis_root), "--results", str(results)]
+    ours = [*ino_command(), "evaluate", "--davis-root", str(davis_root), "--results", str(results)]
     ours += ["--out", str(out), "--quiet"]
     theirs = [python or "", OFFICIAL_SCRIPT, "--task", "semi-supervised", "--set", "val"]
     theirs += ["--davis_path", str(davis_root), "--results_path", str(results)]
@@ -211,14 +193,14 @@ def _bench_set(
     printed: dict[str, dict[str, str]] = {}
 
     def run_ours() -> None:
-        wall, cpu, stdout = _run(ours)
+        wall, cpu, stdout = run_timed(ours)
         times["ino"].append((wall, cpu))
         printed["ino"] = _printed_numbers(stdout)
 
     def run_theirs() -> None:
         for name in ("global_results-val.csv", "per-sequence_results-val.csv"):
             (results / name).unlink(missing_ok=True)
-        wall, cpu, stdout = _run(theirs, cwd=official)
+        wall, cpu, stdout = run_timed(theirs, cwd=official)
         times["official"].append((wall, cpu))
         printed["official"] = _printed_numbers(stdout)
 
@@ -309,7 +291,7 @@ def main() -> None:
         raise SystemExit(f"{args.davis_dev}: no DAVIS-layout dev set (pass --davis-dev)")
     python = _official_python(args.official.resolve(), args.official_python)
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"CPU cores: {os.cpu_count()}; load average before: {load}; ino: {' '.join(_ino_command())} evaluate")
+    print(f"CPU cores: {os.cpu_count()}; load average before: {load}; ino: {' '.join(ino_command())} evaluate")
     with tempfile.TemporaryDirectory(prefix="ino-bench-eval-") as scratch:
         work = args.work or Path(scratch)
         agree = True

@@ -47,7 +47,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -61,6 +60,7 @@ from pathlib import Path
 from bench_suite_refs import CropMAE, clear_label_caches, dat_to_keypoints, find_cropmae, parse_scores, write_list
 from ino.data.synthetic_jhmdb import JhmdbSynthConfig, write_jhmdb_benchmark
 from ino.data.synthetic_vip import SynthVipConfig, write_vip_benchmark
+from timed_process import ino_command, run_timed
 
 REPO = Path(__file__).resolve().parents[1]
 ARCH = "vit_small_patch16_224"
@@ -90,28 +90,20 @@ class Job:
         }
 
 
-def run_timed(job: Job, repeat: int, env: dict[str, str]) -> None:
-    """One run in a new process; its wall time and the CPU time of it and its waited-for children."""
+def run_timed_job(job: Job, repeat: int, env: dict[str, str]) -> None:
+    """One run of ``job``'s side, after its untimed preparation."""
     command, cwd = job.make(repeat)
     job.before()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise SystemExit(f"{job.side}: {' '.join(command)} exited with {done.returncode}:\n{tail}")
+    wall, cpu, job.stdout = run_timed(command, cwd=cwd, env=env)
     job.walls.append(wall)
-    job.cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    job.stdout = done.stdout
+    job.cpus.append(cpu)
 
 
 def measure(jobs: list[Job], repeats: int, env: dict[str, str]) -> dict[str, object]:
     """Interleaved repeats (the order alternates); per side its summary, and CropMAE / ino of the medians."""
     for repeat in range(repeats):
         for job in jobs if repeat % 2 == 0 else jobs[::-1]:
-            run_timed(job, repeat, env)
+            run_timed_job(job, repeat, env)
     result: dict[str, object] = {job.side: job.summary() for job in jobs}
     if len(jobs) == 2:
         ino, ref = (job.summary() for job in jobs)
@@ -129,10 +121,6 @@ def save_random_vit(path: Path, seed: int) -> Path:
     model = timm.create_model(ARCH, pretrained=False, num_classes=0)
     torch.save({"model": model.state_dict()}, path)
     return path
-
-
-def ino_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ino", *args]
 
 
 def ino_scores(task: str, folder: Path) -> dict[str, float]:
@@ -160,7 +148,7 @@ def bench_task(task: str, args: argparse.Namespace, work: Path, ref: CropMAE | N
     dtype = [] if args.ino_feature_dtype == "default" else ["--feature-dtype", args.ino_feature_dtype]
     propagate = ["propagate", f"--{task}-root", str(root), "--preset", f"cropmae-{task}", *selection]
     propagate += ["--checkpoint", str(args.vit), "--arch", ARCH, *dtype, "--quiet", "--out"]
-    jobs = [Job("ino", lambda r: (ino_command(*propagate, str(runs / f"ino-{r}")), work))]
+    jobs = [Job("ino", lambda r: ([*ino_command(), *propagate, str(runs / f"ino-{r}")], work))]
     clean = (lambda: clear_label_caches(root)) if task == "vip" else (lambda: None)
     filelist, lists_dir = "", work / "lists"
     if ref is not None:
@@ -181,7 +169,7 @@ def bench_task(task: str, args: argparse.Namespace, work: Path, ref: CropMAE | N
     if ref is not None and task == "jhmdb":
         scored = dat_to_keypoints(predictions, root, names, work / "cropmae-keypoints")
     evaluate = ["evaluate", f"--{task}-root", str(root), *selection, "--results", str(scored), "--quiet", "--out"]
-    scorers = [Job("ino", lambda r: (ino_command(*evaluate, str(runs / f"scores-{r}")), work))]
+    scorers = [Job("ino", lambda r: ([*ino_command(), *evaluate, str(runs / f"scores-{r}")], work))]
     if ref is not None:
         reference = ref.scorer_command(task, filelist, predictions, root / "Annotations" / "Category_ids")
         scorers.append(Job("CropMAE", lambda _r: (reference, lists_dir)))
@@ -196,7 +184,7 @@ def bench_task(task: str, args: argparse.Namespace, work: Path, ref: CropMAE | N
 def score_once(task: str, root: Path, selection: list[str], results: Path, work: Path, env: dict[str, str]) -> dict:
     """``ino evaluate`` of ``ino``'s own predictions, once, untimed."""
     out = results.parent / f"{results.name}-scores"
-    command = ino_command("evaluate", f"--{task}-root", str(root), *selection, "--results", str(results))
+    command = [*ino_command(), "evaluate", f"--{task}-root", str(root), *selection, "--results", str(results)]
     subprocess.run([*command, "--out", str(out), "--quiet"], cwd=work, env=env, check=True, capture_output=True)
     return ino_scores(task, out)
 

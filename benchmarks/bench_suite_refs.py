@@ -17,6 +17,7 @@ one task's propagation or its PCK scorer alone:
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -149,8 +150,7 @@ def parse_scores(task: str, stdout: str) -> dict[str, float]:
     """The reference scorer's numbers: PCK at 0.1 ... 0.5 (percent) or VIP mIoU (a fraction, as ``ino``'s)."""
     if task == "jhmdb":
         line = next(line for line in stdout.splitlines() if line.startswith("PCK "))
-        pairs = re.findall(r'"([\d.]+)": ([-\d.eE]+|NaN)', line)
-        return {f"PCK@{key}": float(value) for key, value in pairs}
+        return {f"PCK@{key}": value for key, value in json.loads(line.removeprefix("PCK ")).items()}
     match = re.search(r">>> mean IU ([-\d.eE]+|nan)", stdout)
     if match is None:
         raise ValueError("eval_vip.py printed no mean IU")

@@ -43,18 +43,22 @@ def competing_processes(tmp_path: Path) -> Iterator[Callable[..., None]]:
     """``start()`` puts a full-speed Python process beside the test, ``start(argv)`` an ``ino`` command (issue 21: the
     demo overran its budget by a fifth beside another ``ino`` job, whose torch threads and memory traffic a busy loop
     does not have); every one started is ended by its own handle afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def start(ino_args: list[str] | None = None) -> None:
         argv = ["-m", "ino", *ino_args] if ino_args else ["-c", "while True: pass"]
-        started.append(subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        log = tmp_path / f"competitor-{len(started)}.log"  # a file, not a pipe: a full pipe would stall the competitor
+        with log.open("wb") as sink:
+            started.append((subprocess.Popen([sys.executable, *argv], stdout=sink, stderr=sink), log))
 
     yield start
-    for process in started:
-        if process.poll() is not None and process.returncode != 0:  # a competitor that died early competed with nothing
-            pytest.fail(f"competitor {process.args} exited {process.returncode}: {process.stderr.read().decode()}")
+    died = [(process, log) for process, log in started if process.poll() not in (None, 0)]
+    for process, _ in started:  # every competitor ends, whatever the check below finds
         process.kill()
         process.wait()
+    if died:  # a competitor that died early competed with nothing
+        reports = (f"competitor {p.args} exited {p.returncode}: {log.read_text()[-2000:]}" for p, log in died)
+        pytest.fail("; ".join(reports))
 
 
 @pytest.fixture
